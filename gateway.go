@@ -1,0 +1,58 @@
+package chronicle
+
+import "context"
+
+// Gateway is the Messaging Gateway: the one door through which the HTTP API
+// publishes events and through which consumers are started, whatever the
+// transport behind it (in-process channels or RabbitMQ).
+//
+// Delivery is at least once; the store is idempotent on event ID, so every
+// published event is stored exactly once.
+type Gateway interface {
+	// Name is the canonical transport name: "inproc" or "rabbitmq".
+	Name() string
+	// Publish routes events through the exchange to every matching route
+	// queue (or to the unrouted queue when none matches). It returns nil
+	// only once every event is durably held by the transport (journaled or
+	// confirmed by the broker); only then may the client be told 202. It
+	// returns an error wrapping ErrUnavailable when the transport cannot
+	// take the events now, and ErrClosed after Close began. On error, some
+	// of the events may still have been taken; they carry their own IDs,
+	// so a retry never stores them twice.
+	Publish(ctx context.Context, events []*Event) error
+	// StartConsumers starts the competing consumers of the role's routes.
+	// They store what they take into the store the gateway was built
+	// with and run until Close. Unknown roles are an error.
+	StartConsumers(ctx context.Context, role string) error
+	// Queues reports every configured queue with its depth and consumers.
+	Queues(ctx context.Context) ([]QueueStatus, error)
+	// Ping reports whether the transport can take messages now.
+	Ping(ctx context.Context) error
+	// Close stops intake (Publish then fails with ErrClosed), lets consumers
+	// finish and settle the work in hand (draining in-process queues into
+	// the store), and releases the transport. ctx bounds the wait.
+	Close(ctx context.Context) error
+}
+
+// DeadLetterChannel gives operators the Invalid Message Channel: the
+// dead-letter queues (and the unrouted queue) can be listed, read without
+// removing anything, replayed to the queue each message died in, and purged.
+type DeadLetterChannel interface {
+	// DeadLetterQueues lists the dead-letter and unrouted queues.
+	DeadLetterQueues(ctx context.Context) ([]QueueStatus, error)
+	// PeekDeadLetters returns up to limit messages from the head of queue,
+	// in order, leaving them in place. ErrNotFound for an unknown queue.
+	PeekDeadLetters(ctx context.Context, queue string, limit int) ([]DeadLetter, error)
+	// ReplayDeadLetters republishes the selected messages to the queue each
+	// died in, removing each only after it is safely there.
+	ReplayDeadLetters(ctx context.Context, queue string, sel Selection) (int, error)
+	// PurgeDeadLetters deletes the selected messages.
+	PurgeDeadLetters(ctx context.Context, queue string, sel Selection) (int, error)
+}
+
+// Selection picks dead letters: by IDs when IDs is not empty, else the
+// first Limit when Limit > 0, else all.
+type Selection struct {
+	IDs   []string
+	Limit int
+}

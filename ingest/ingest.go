@@ -1,0 +1,397 @@
+// Package ingest turns what a client sends into an audit event, as a
+// Pipes and Filters chain: the body is decoded (Decode), then each Filter
+// of a Pipeline normalises or validates the event in turn. The pipeline is
+// data, so a deployment can add its own filter. Consumers use Check to
+// decide whether a message taken off a channel is a storable event.
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/chronicle-audit/chronicle"
+)
+
+// Limits of an event (SPEC §10).
+const (
+	MaxFieldLen         = 255
+	MaxMetadataKeys     = 64
+	MaxMetadataKeyLen   = 255
+	MaxMetadataValueLen = 4096
+	// MaxBodyBytes is the largest request body accepted.
+	MaxBodyBytes = 1 << 20
+)
+
+// input is the client's JSON. Pointers tell a missing key from an empty
+// value. Unknown keys, and a client-sent id or timestamp, are ignored.
+type input struct {
+	Actor         *string           `json:"actor"`
+	Action        *string           `json:"action"`
+	ResourceType  *string           `json:"resource_type"`
+	ResourceID    *string           `json:"resource_id"`
+	EventType     *string           `json:"event_type"`
+	CorrelationID *string           `json:"correlation_id"`
+	EntityKey     *string           `json:"entity_key"`
+	Metadata      map[string]string `json:"metadata"`
+}
+
+// message is input plus the envelope the server assigned, as it travels
+// on a channel.
+type message struct {
+	input
+	ID        *string `json:"id"`
+	Timestamp *string `json:"timestamp"`
+}
+
+// Decode parses one event as a client sent it. Errors wrap
+// chronicle.ErrInvalid and name the field: a missing required key, a
+// value of the wrong JSON type, or JSON that does not parse.
+func Decode(data []byte) (*chronicle.Event, error) {
+	var in input
+	if err := unmarshal(data, &in); err != nil {
+		return nil, err
+	}
+	return in.event()
+}
+
+func (in *input) event() (*chronicle.Event, error) {
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"actor", in.Actor}, {"action", in.Action}, {"resource_type", in.ResourceType}, {"resource_id", in.ResourceID}} {
+		if f.v == nil {
+			return nil, chronicle.Errorf(chronicle.ErrInvalid, "missing required field %q", f.name)
+		}
+	}
+	return &chronicle.Event{
+		Actor:         *in.Actor,
+		Action:        *in.Action,
+		ResourceType:  *in.ResourceType,
+		ResourceID:    *in.ResourceID,
+		EventType:     deref(in.EventType),
+		CorrelationID: deref(in.CorrelationID),
+		EntityKey:     deref(in.EntityKey),
+		Metadata:      in.Metadata,
+	}, nil
+}
+
+func unmarshal(data []byte, v any) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return chronicle.Errorf(chronicle.ErrInvalid, "request body is empty: expected a JSON object")
+	}
+	if data[0] != '{' {
+		if json.Valid(data) {
+			return chronicle.Errorf(chronicle.ErrInvalid, "request body must be a JSON object")
+		}
+	}
+	err := json.Unmarshal(data, v)
+	if err == nil {
+		return nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr) && strings.HasPrefix(typeErr.Field, "metadata."):
+		return chronicle.Errorf(chronicle.ErrInvalid, "field %q must be a string: metadata values are strings", typeErr.Field)
+	case errors.As(err, &typeErr) && typeErr.Field == "metadata":
+		return metadataError(data)
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return chronicle.Errorf(chronicle.ErrInvalid, "field %q must be a string, not %s", typeErr.Field, typeErr.Value)
+	case errors.As(err, &typeErr):
+		return chronicle.Errorf(chronicle.ErrInvalid, "request body must be a JSON object")
+	case errors.As(err, &syntaxErr):
+		return chronicle.Errorf(chronicle.ErrInvalid, "invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+	default:
+		return chronicle.Errorf(chronicle.ErrInvalid, "invalid JSON: %v", err)
+	}
+}
+
+// metadataError names the metadata value that is not a string. It runs
+// only on the error path: the fast path decodes straight into strings.
+func metadataError(data []byte) error {
+	var aux struct {
+		Metadata any `json:"metadata"`
+	}
+	if json.Unmarshal(data, &aux) == nil {
+		if m, ok := aux.Metadata.(map[string]any); ok {
+			keys := slices.Sorted(maps.Keys(m))
+			for _, k := range keys {
+				if _, ok := m[k].(string); !ok && m[k] != nil {
+					return chronicle.Errorf(chronicle.ErrInvalid, "field %q must be a string, not %s: metadata values are strings", "metadata."+k, jsonKind(m[k]))
+				}
+			}
+		}
+	}
+	return chronicle.Errorf(chronicle.ErrInvalid, "field \"metadata\" must be an object of strings")
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case float64:
+		return "number"
+	case bool:
+		return "bool"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	default:
+		return "null"
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// Filter is one stage of the ingestion pipeline. It normalises e in place
+// or rejects it with a *chronicle.ValidationError.
+type Filter func(e *chronicle.Event) error
+
+// Pipeline is an ordered list of filters.
+type Pipeline []Filter
+
+// Process runs e through every filter, stopping at the first error.
+func (p Pipeline) Process(e *chronicle.Event) error {
+	for _, f := range p {
+		if err := f(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stamper gives an event its identity: a time-ordered ID and the receive
+// time. Tests replace the clock.
+type Stamper struct {
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Stamp assigns e a UUIDv7 ID and the current time, truncated to the
+// microsecond that is stored and shown.
+func (s Stamper) Stamp(e *chronicle.Event) error {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	t := now().UTC().Truncate(time.Microsecond)
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("new event id: %w", err)
+	}
+	e.ID, e.Timestamp = id.String(), t
+	return nil
+}
+
+// DefaultPipeline is SPEC §2's pipeline, in order: stamp, trim, require
+// actor/action/resource_type, check limits, lower-case the actor, derive or
+// check event_type, add a correlation_id.
+func DefaultPipeline(s Stamper) Pipeline {
+	return Pipeline{s.Stamp, Trim, Require, CheckLimits, LowerActor, EventType, CorrelationID}
+}
+
+// Trim removes surrounding white space from every string field.
+func Trim(e *chronicle.Event) error {
+	e.Actor = strings.TrimSpace(e.Actor)
+	e.Action = strings.TrimSpace(e.Action)
+	e.ResourceType = strings.TrimSpace(e.ResourceType)
+	e.ResourceID = strings.TrimSpace(e.ResourceID)
+	e.EventType = strings.TrimSpace(e.EventType)
+	e.CorrelationID = strings.TrimSpace(e.CorrelationID)
+	e.EntityKey = strings.TrimSpace(e.EntityKey)
+	return nil
+}
+
+// Require rejects an empty actor, action or resource_type with the seed's
+// reasons ("actor is required").
+func Require(e *chronicle.Event) error {
+	switch {
+	case e.Actor == "":
+		return invalid("actor", "actor is required")
+	case e.Action == "":
+		return invalid("action", "action is required")
+	case e.ResourceType == "":
+		return invalid("resource_type", "resource_type is required")
+	}
+	return nil
+}
+
+// CheckLimits rejects fields longer than the store keeps, and oversized
+// metadata, naming the field.
+func CheckLimits(e *chronicle.Event) error {
+	for _, f := range []struct{ name, v string }{
+		{"actor", e.Actor}, {"action", e.Action}, {"resource_type", e.ResourceType},
+		{"resource_id", e.ResourceID}, {"event_type", e.EventType},
+		{"correlation_id", e.CorrelationID}, {"entity_key", e.EntityKey},
+	} {
+		if len(f.v) > MaxFieldLen && utf8.RuneCountInString(f.v) > MaxFieldLen {
+			return invalid(f.name, fmt.Sprintf("%s is longer than %d characters", f.name, MaxFieldLen))
+		}
+	}
+	if len(e.Metadata) > MaxMetadataKeys {
+		return invalid("metadata", fmt.Sprintf("metadata has %d keys, more than %d", len(e.Metadata), MaxMetadataKeys))
+	}
+	for k, v := range e.Metadata {
+		if k == "" {
+			return invalid("metadata", "metadata keys must not be empty")
+		}
+		if len(k) > MaxMetadataKeyLen && utf8.RuneCountInString(k) > MaxMetadataKeyLen {
+			return invalid("metadata", fmt.Sprintf("metadata key %.40q… is longer than %d characters", k, MaxMetadataKeyLen))
+		}
+		if len(v) > MaxMetadataValueLen && utf8.RuneCountInString(v) > MaxMetadataValueLen {
+			return invalid("metadata", fmt.Sprintf("metadata value of %q is longer than %d characters", k, MaxMetadataValueLen))
+		}
+	}
+	return nil
+}
+
+// LowerActor lower-cases the actor, so alice@ACME.com and alice@acme.com
+// are the same actor.
+func LowerActor(e *chronicle.Event) error {
+	e.Actor = strings.ToLower(e.Actor)
+	return nil
+}
+
+// EventType derives event_type as resource_type.action, lower-cased, with
+// characters outside [a-z0-9_-] replaced by "_", when the client sent
+// none; an explicit one is lower-cased and must be a valid routing key:
+// words of [a-z0-9_-] separated by single dots.
+func EventType(e *chronicle.Event) error {
+	if e.EventType == "" {
+		e.EventType = keyWord(e.ResourceType) + "." + keyWord(e.Action)
+	} else {
+		e.EventType = strings.ToLower(e.EventType)
+		if !ValidEventType(e.EventType) {
+			return invalid("event_type", "event_type must be lower-case words of a-z, 0-9, _ and - separated by single dots")
+		}
+	}
+	if utf8.RuneCountInString(e.EventType) > MaxFieldLen {
+		return invalid("event_type", fmt.Sprintf("event_type is longer than %d characters", MaxFieldLen))
+	}
+	return nil
+}
+
+// CorrelationID adds a random correlation_id when the client sent none.
+func CorrelationID(e *chronicle.Event) error {
+	if e.CorrelationID == "" {
+		e.CorrelationID = uuid.NewString()
+	}
+	return nil
+}
+
+// ValidEventType reports whether s is words of [a-z0-9_-] separated by
+// single dots: a routing key every exchange type routes predictably.
+func ValidEventType(s string) bool {
+	if s == "" {
+		return false
+	}
+	word := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if word == 0 {
+				return false
+			}
+			word = 0
+		case isKeyChar(c):
+			word++
+		default:
+			return false
+		}
+	}
+	return word > 0
+}
+
+func isKeyChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-'
+}
+
+// keyWord makes one routing-key word of s.
+func keyWord(s string) string {
+	s = strings.ToLower(s)
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		if r < utf8.RuneSelf && isKeyChar(byte(r)) {
+			b.WriteByte(byte(r))
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func invalid(field, reason string) error {
+	return &chronicle.ValidationError{Field: field, Reason: reason}
+}
+
+// Check decides whether a message body taken off a channel is a storable
+// event: the JSON must parse, carry the id and timestamp the server
+// assigned, and pass the validation filters. The returned reason (empty
+// when the event is fine) is what a dead letter carries in
+// x-chronicle-reason: "parse error: …", "missing field: actor",
+// "invalid field: actor is required", and so on.
+func Check(body []byte) (*chronicle.Event, string) {
+	var m message
+	if err := unmarshal(body, &m); err != nil {
+		return nil, "parse error: " + err.Error()
+	}
+	e, err := m.event()
+	if err != nil {
+		return nil, "missing field: " + strings.TrimPrefix(err.Error(), "missing required field ")
+	}
+	switch {
+	case m.ID == nil || *m.ID == "":
+		return nil, `missing field: "id"`
+	case uuid.Validate(*m.ID) != nil:
+		return nil, `invalid field: "id" is not a UUID`
+	case m.Timestamp == nil:
+		return nil, `missing field: "timestamp"`
+	}
+	ts, err := time.Parse(time.RFC3339Nano, *m.Timestamp)
+	if err != nil {
+		return nil, `invalid field: "timestamp" is not an RFC 3339 time`
+	}
+	e.ID, e.Timestamp = *m.ID, ts.UTC()
+	if reason := Validate(e); reason != "" {
+		return nil, reason
+	}
+	return e, ""
+}
+
+// Validate runs the checks of the pipeline that do not change an event,
+// for events that come from a channel rather than a client. It returns the
+// dead-letter reason, or "" when e is storable.
+func Validate(e *chronicle.Event) string {
+	for _, f := range []Filter{Require, CheckLimits} {
+		if err := f(e); err != nil {
+			var ve *chronicle.ValidationError
+			if errors.As(err, &ve) {
+				return "invalid field: " + ve.Reason
+			}
+			return "invalid field: " + err.Error()
+		}
+	}
+	if !ValidEventType(e.EventType) {
+		return "invalid field: event_type must be lower-case words of a-z, 0-9, _ and - separated by single dots"
+	}
+	if strings.TrimSpace(e.Actor) != e.Actor || strings.ToLower(e.Actor) != e.Actor {
+		return "invalid field: actor is not normalised (trimmed, lower-case)"
+	}
+	return ""
+}

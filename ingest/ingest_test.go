@@ -1,0 +1,302 @@
+package ingest
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chronicle-audit/chronicle"
+)
+
+func TestDecode(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, wantErr string
+	}{
+		{"OK", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d"}`, ""},
+		{"OKEmptyResourceID", `{"actor":"a","action":"b","resource_type":"c","resource_id":""}`, ""},
+		{"OKUnknownFieldsIgnored", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","id":"x","timestamp":5,"extra":[1]}`, ""},
+		{"OKNullMetadata", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":null}`, ""},
+		{"ErrEmpty", ``, "request body is empty"},
+		{"ErrNotJSON", `not json`, "invalid JSON at byte"},
+		{"ErrTruncated", `{"actor":"a"`, "invalid JSON"},
+		{"ErrTrailing", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d"} x`, "invalid JSON"},
+		{"ErrArrayOfNumbers", `[1,2]`, "must be a JSON object"},
+		{"ErrString", `"hello"`, "must be a JSON object"},
+		{"ErrMissingActor", `{"action":"b","resource_type":"c","resource_id":"d"}`, `missing required field "actor"`},
+		{"ErrNullActor", `{"actor":null,"action":"b","resource_type":"c","resource_id":"d"}`, `missing required field "actor"`},
+		{"ErrMissingResourceID", `{"actor":"a","action":"b","resource_type":"c"}`, `missing required field "resource_id"`},
+		{"ErrActorNumber", `{"actor":1,"action":"b","resource_type":"c","resource_id":"d"}`, `field "actor" must be a string, not number`},
+		{"ErrActionObject", `{"actor":"a","action":{},"resource_type":"c","resource_id":"d"}`, `field "action" must be a string, not object`},
+		{"ErrMetadataValue", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"k":1}}`, `field "metadata.k" must be a string`},
+		{"ErrMetadataArray", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":[]}`, `field "metadata" must be an object of strings`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e, err := Decode([]byte(tt.body))
+			if tt.wantErr == "" {
+				if err != nil || e == nil {
+					t.Fatalf("Decode = %v, %v", e, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Decode error = %v, want %q", err, tt.wantErr)
+			}
+			if !errors.Is(err, chronicle.ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func fixedStamper() Stamper {
+	return Stamper{Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC) }}
+}
+
+func process(t *testing.T, body string) (*chronicle.Event, error) {
+	t.Helper()
+	e, err := Decode([]byte(body))
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	return e, DefaultPipeline(fixedStamper()).Process(e)
+}
+
+func TestPipeline(t *testing.T) {
+	t.Parallel()
+	e, err := process(t, `{"actor":"  Alice@ACME.com ","action":" Login ","resource_type":"Security","resource_id":" s-1 ","entity_key":" org:acme ","metadata":{"ip":"1.2.3.4"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Actor != "alice@acme.com" || e.Action != "Login" || e.ResourceType != "Security" || e.ResourceID != "s-1" || e.EntityKey != "org:acme" {
+		t.Errorf("not normalised: %+v", e)
+	}
+	if e.EventType != "security.login" {
+		t.Errorf("event_type = %q", e.EventType)
+	}
+	if len(e.CorrelationID) != 36 {
+		t.Errorf("correlation_id = %q", e.CorrelationID)
+	}
+	if len(e.ID) != 36 || e.ID[14] != '7' {
+		t.Errorf("id %q is not a UUIDv7", e.ID)
+	}
+	if want := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC); !e.Timestamp.Equal(want) {
+		t.Errorf("timestamp = %v, want %v (microseconds)", e.Timestamp, want)
+	}
+}
+
+func TestPipelineEventType(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, want, wantErr string
+	}{
+		{"Derived", `"resource_type":"User","action":"Created"`, "user.created", ""},
+		{"DerivedOddChars", `"resource_type":"Auth.Session","action":"log in/out"`, "auth_session.log_in_out", ""},
+		{"DerivedUnicode", `"resource_type":"Doküment","action":"view"`, "dok_ment.view", ""},
+		{"Explicit", `"resource_type":"auth","action":"login","event_type":"Security.Login"`, "security.login", ""},
+		{"ExplicitKeepsWords", `"resource_type":"auth","action":"login","event_type":"a-b.c_d.0"`, "a-b.c_d.0", ""},
+		{"ErrExplicitEmptyWord", `"resource_type":"auth","action":"login","event_type":"security..login"`, "", "event_type must be"},
+		{"ErrExplicitWildcard", `"resource_type":"auth","action":"login","event_type":"security.*"`, "", "event_type must be"},
+		{"ErrExplicitTrailingDot", `"resource_type":"auth","action":"login","event_type":"security."`, "", "event_type must be"},
+		{"ErrExplicitSpace", `"resource_type":"auth","action":"login","event_type":"security login"`, "", "event_type must be"},
+		{"ErrDerivedTooLong", `"resource_type":"` + strings.Repeat("r", 200) + `","action":"` + strings.Repeat("a", 200) + `"`, "", "event_type is longer than 255"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e, err := process(t, `{"actor":"a","resource_id":"r",`+tt.body+`}`)
+			if tt.wantErr != "" {
+				var ve *chronicle.ValidationError
+				if !errors.As(err, &ve) || !strings.Contains(ve.Reason, tt.wantErr) || ve.Field != "event_type" {
+					t.Fatalf("error = %v, want validation error %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || e.EventType != tt.want {
+				t.Fatalf("event_type = %q, %v; want %q", e.EventType, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestPipelineValidation(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 256)
+	tests := []struct {
+		name, body, field, reason string
+	}{
+		{"ErrActorRequired", `{"actor":"  ","action":"b","resource_type":"c","resource_id":"d"}`, "actor", "actor is required"},
+		{"ErrActionRequired", `{"actor":"a","action":"","resource_type":"c","resource_id":"d"}`, "action", "action is required"},
+		{"ErrResourceTypeRequired", `{"actor":"a","action":"b","resource_type":" ","resource_id":"d"}`, "resource_type", "resource_type is required"},
+		{"ErrActorTooLong", `{"actor":"` + long + `","action":"b","resource_type":"c","resource_id":"d"}`, "actor", "actor is longer than 255 characters"},
+		{"ErrResourceIDTooLong", `{"actor":"a","action":"b","resource_type":"c","resource_id":"` + long + `"}`, "resource_id", "resource_id is longer than 255 characters"},
+		{"ErrCorrelationTooLong", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","correlation_id":"` + long + `"}`, "correlation_id", "correlation_id is longer than 255"},
+		{"ErrEntityKeyTooLong", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","entity_key":"` + long + `"}`, "entity_key", "entity_key is longer than 255"},
+		{"ErrMetadataValueTooLong", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"k":"` + strings.Repeat("v", 4097) + `"}}`, "metadata", `metadata value of "k" is longer than 4096`},
+		{"ErrMetadataKeyTooLong", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"` + long + `":"v"}}`, "metadata", "is longer than 255"},
+		{"ErrMetadataEmptyKey", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"":"v"}}`, "metadata", "metadata keys must not be empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := process(t, tt.body)
+			var ve *chronicle.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("error = %v, want *ValidationError", err)
+			}
+			if ve.Field != tt.field || !strings.Contains(ve.Reason, tt.reason) {
+				t.Fatalf("got %s: %q; want %s: %q", ve.Field, ve.Reason, tt.field, tt.reason)
+			}
+		})
+	}
+}
+
+func TestPipelineLimitsAreCharacters(t *testing.T) {
+	t.Parallel()
+	// 255 three-byte characters are 765 bytes but within the limit.
+	_, err := process(t, `{"actor":"`+strings.Repeat("é", 255)+`","action":"b","resource_type":"c","resource_id":"d"}`)
+	if err != nil {
+		t.Fatalf("255 characters rejected: %v", err)
+	}
+	many := `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{`
+	for i := range 65 {
+		if i > 0 {
+			many += ","
+		}
+		many += `"k` + strings.Repeat("x", i) + `":"v"`
+	}
+	if _, err := process(t, many+`}}`); err == nil || !strings.Contains(err.Error(), "more than 64") {
+		t.Fatalf("65 metadata keys: %v", err)
+	}
+}
+
+func TestPipelineIsData(t *testing.T) {
+	t.Parallel()
+	deny := func(e *chronicle.Event) error {
+		if e.Actor == "mallory" {
+			return &chronicle.ValidationError{Field: "actor", Reason: "actor is banned"}
+		}
+		return nil
+	}
+	p := append(DefaultPipeline(fixedStamper()), deny)
+	e, _ := Decode([]byte(`{"actor":"Mallory","action":"b","resource_type":"c","resource_id":"d"}`))
+	if err := p.Process(e); err == nil || !strings.Contains(err.Error(), "banned") {
+		t.Fatalf("added filter did not run: %v", err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	e, _ := process(t, `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"k":"v"}}`)
+	body, err := e.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, reason := Check(body)
+	if reason != "" {
+		t.Fatalf("Check(valid) = %q", reason)
+	}
+	if got.ID != e.ID || !got.Timestamp.Equal(e.Timestamp) || got.EventType != e.EventType || got.Metadata["k"] != "v" {
+		t.Errorf("round trip: %+v, want %+v", got, e)
+	}
+
+	tests := []struct{ name, body, reason string }{
+		{"ErrParse", `not json`, "parse error: invalid JSON"},
+		{"ErrMissingActor", `{"id":"` + e.ID + `","timestamp":"2026-01-01T00:00:00Z","action":"b","resource_type":"c","resource_id":"d","event_type":"c.b"}`, `missing field: "actor"`},
+		{"ErrEmptyActor", `{"id":"` + e.ID + `","timestamp":"2026-01-01T00:00:00Z","actor":"","action":"b","resource_type":"c","resource_id":"d","event_type":"c.b"}`, `invalid field: actor is required`},
+		{"ErrMissingID", `{"timestamp":"2026-01-01T00:00:00Z","actor":"a","action":"b","resource_type":"c","resource_id":"d","event_type":"c.b"}`, `missing field: "id"`},
+		{"ErrBadID", `{"id":"x","timestamp":"2026-01-01T00:00:00Z","actor":"a","action":"b","resource_type":"c","resource_id":"d","event_type":"c.b"}`, `"id" is not a UUID`},
+		{"ErrMissingTimestamp", `{"id":"` + e.ID + `","actor":"a","action":"b","resource_type":"c","resource_id":"d","event_type":"c.b"}`, `missing field: "timestamp"`},
+		{"ErrBadEventType", `{"id":"` + e.ID + `","timestamp":"2026-01-01T00:00:00Z","actor":"a","action":"b","resource_type":"c","resource_id":"d","event_type":"C..B"}`, `event_type must be`},
+		{"ErrActorNotNormalised", `{"id":"` + e.ID + `","timestamp":"2026-01-01T00:00:00Z","actor":"Alice","action":"b","resource_type":"c","resource_id":"d","event_type":"c.b"}`, `actor is not normalised`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if _, reason := Check([]byte(tt.body)); !strings.Contains(reason, tt.reason) {
+				t.Fatalf("reason = %q, want %q", reason, tt.reason)
+			}
+		})
+	}
+}
+
+func FuzzIngest(f *testing.F) {
+	f.Add([]byte(`{"actor":"a","action":"b","resource_type":"c","resource_id":"d"}`))
+	f.Add([]byte(`{"actor":" A ","action":"Log In","resource_type":"Sé.c","resource_id":"","event_type":"x.Y","metadata":{"k":"v"}}`))
+	f.Add([]byte(`{"actor":1}`))
+	f.Add([]byte(`[{"actor":"a"}]`))
+	p := DefaultPipeline(Stamper{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e, err := Decode(body)
+		if err != nil {
+			if !errors.Is(err, chronicle.ErrInvalid) {
+				t.Fatalf("Decode error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		if err := p.Process(e); err != nil {
+			var ve *chronicle.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("pipeline error %v is not a ValidationError", err)
+			}
+			return
+		}
+		// What the pipeline accepts, a consumer must accept too.
+		out, err := e.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, reason := Check(out); reason != "" {
+			t.Fatalf("accepted event rejected by Check: %s\n%s", reason, out)
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	body := []byte(`{"actor":"alice@example.com","action":"login","resource_type":"security","resource_id":"session-123","metadata":{"ip":"10.0.0.1"}}`)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := Decode(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPipeline(b *testing.B) {
+	body := []byte(`{"actor":"Alice@Example.com","action":"login","resource_type":"security","resource_id":"session-123","metadata":{"ip":"10.0.0.1"}}`)
+	p := DefaultPipeline(Stamper{})
+	for b.Loop() {
+		e, err := Decode(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Process(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCheck(b *testing.B) {
+	e, _ := Decode([]byte(`{"actor":"alice@example.com","action":"login","resource_type":"security","resource_id":"session-123","metadata":{"ip":"10.0.0.1"}}`))
+	_ = DefaultPipeline(Stamper{}).Process(e)
+	body, _ := e.MarshalJSON()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, r := Check(body); r != "" {
+			b.Fatal(r)
+		}
+	}
+}
+
+func BenchmarkEncode(b *testing.B) {
+	e, _ := Decode([]byte(`{"actor":"alice@example.com","action":"login","resource_type":"security","resource_id":"session-123","metadata":{"ip":"10.0.0.1"}}`))
+	_ = DefaultPipeline(Stamper{}).Process(e)
+	for b.Loop() {
+		if _, err := e.MarshalJSON(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,184 @@
+// Package memory is a chronicle.Store that keeps everything in process
+// memory: for tests and demos (the seed's `ets` store). Nothing survives a
+// restart.
+package memory
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/chronicle-audit/chronicle"
+)
+
+// Store is an in-memory chronicle.Store. The zero value is not usable;
+// call New.
+type Store struct {
+	mu       sync.RWMutex
+	byID     map[string]*chronicle.Event
+	ordered  []*chronicle.Event // ascending (timestamp, id)
+	entities map[string]*chronicle.Entity
+}
+
+var _ chronicle.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{byID: map[string]*chronicle.Event{}, entities: map[string]*chronicle.Entity{}}
+}
+
+// Name implements chronicle.Store.
+func (s *Store) Name() string { return "memory" }
+
+// Ping implements chronicle.Store.
+func (s *Store) Ping(context.Context) error { return nil }
+
+// Close implements chronicle.Store.
+func (s *Store) Close() error { return nil }
+
+func compare(a, b chronicle.Position) int {
+	if c := a.Timestamp.Compare(b.Timestamp); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
+}
+
+// StoreEvents implements chronicle.EventStore.
+func (s *Store) StoreEvents(_ context.Context, events []*chronicle.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range events {
+		if _, ok := s.byID[e.ID]; ok {
+			continue
+		}
+		c := e.Clone()
+		s.byID[c.ID] = c
+		p := chronicle.PositionOf(c)
+		// Events mostly arrive in order, so this is usually an append.
+		i := len(s.ordered)
+		if i > 0 && compare(chronicle.PositionOf(s.ordered[i-1]), p) > 0 {
+			i, _ = slices.BinarySearchFunc(s.ordered, p, func(e *chronicle.Event, p chronicle.Position) int {
+				return compare(chronicle.PositionOf(e), p)
+			})
+		}
+		s.ordered = slices.Insert(s.ordered, i, c)
+	}
+	return nil
+}
+
+// Event implements chronicle.EventStore.
+func (s *Store) Event(_ context.Context, id string) (*chronicle.Event, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.byID[id]
+	if !ok {
+		return nil, chronicle.Errorf(chronicle.ErrNotFound, "event not found: %s", id)
+	}
+	return e.Clone(), nil
+}
+
+// Events implements chronicle.EventStore.
+func (s *Store) Events(_ context.Context, f chronicle.EventFilter) ([]*chronicle.Event, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	end := len(s.ordered)
+	if f.After != nil {
+		end, _ = slices.BinarySearchFunc(s.ordered, *f.After, func(e *chronicle.Event, p chronicle.Position) int {
+			return compare(chronicle.PositionOf(e), p)
+		})
+	}
+	var out []*chronicle.Event
+	for i := end - 1; i >= 0 && len(out) < f.Limit; i-- {
+		e := s.ordered[i]
+		if !f.Since.IsZero() && e.Timestamp.Before(f.Since) {
+			break
+		}
+		if matches(e, &f) {
+			out = append(out, e.Clone())
+		}
+	}
+	return out, nil
+}
+
+func matches(e *chronicle.Event, f *chronicle.EventFilter) bool {
+	return (f.Actor == "" || e.Actor == f.Actor) &&
+		(f.Action == "" || e.Action == f.Action) &&
+		(f.EventType == "" || e.EventType == f.EventType) &&
+		(f.ResourceType == "" || e.ResourceType == f.ResourceType) &&
+		(f.ResourceID == nil || e.ResourceID == *f.ResourceID) &&
+		(f.CorrelationID == "" || e.CorrelationID == f.CorrelationID) &&
+		(f.EntityKey == "" || e.EntityKey == f.EntityKey) &&
+		(f.Until.IsZero() || e.Timestamp.Before(f.Until))
+}
+
+func cloneEntity(e *chronicle.Entity) *chronicle.Entity {
+	c := *e
+	c.Attributes = maps.Clone(e.Attributes)
+	if c.Attributes == nil {
+		c.Attributes = map[string]string{}
+	}
+	return &c
+}
+
+// PutEntity implements chronicle.EntityStore.
+func (s *Store) PutEntity(_ context.Context, e *chronicle.Entity) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.entities[e.Key] = cloneEntity(e)
+	return nil
+}
+
+// Entity implements chronicle.EntityStore.
+func (s *Store) Entity(_ context.Context, key string) (*chronicle.Entity, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.entities[key]
+	if !ok {
+		return nil, chronicle.Errorf(chronicle.ErrNotFound, "Entity not found: %s", key)
+	}
+	return cloneEntity(e), nil
+}
+
+// Entities implements chronicle.EntityStore.
+func (s *Store) Entities(context.Context) ([]*chronicle.Entity, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*chronicle.Entity, 0, len(s.entities))
+	for _, k := range slices.Sorted(maps.Keys(s.entities)) {
+		out = append(out, cloneEntity(s.entities[k]))
+	}
+	return out, nil
+}
+
+// EntitiesByKey implements chronicle.EntityStore.
+func (s *Store) EntitiesByKey(_ context.Context, keys []string) (map[string]*chronicle.Entity, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]*chronicle.Entity, len(keys))
+	for _, k := range keys {
+		if e, ok := s.entities[k]; ok {
+			out[k] = cloneEntity(e)
+		}
+	}
+	return out, nil
+}
+
+// DeleteEntity implements chronicle.EntityStore.
+func (s *Store) DeleteEntity(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.entities[key]; !ok {
+		return chronicle.Errorf(chronicle.ErrNotFound, "Entity not found: %s", key)
+	}
+	delete(s.entities, key)
+	return nil
+}
+
+// CountEntities implements chronicle.EntityStore.
+func (s *Store) CountEntities(context.Context) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.entities), nil
+}

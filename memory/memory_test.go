@@ -1,0 +1,14 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/memory"
+	"github.com/chronicle-audit/chronicle/storetest"
+)
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	storetest.Exercise(t, func(t *testing.T) chronicle.Store { return memory.New() })
+}

@@ -1,0 +1,181 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chronicle-audit/chronicle"
+)
+
+const eventColumns = `id, actor, action, resource_type, resource_id, timestamp, event_type, correlation_id, entity_key, metadata`
+
+// insertChunk rows go into one INSERT statement: fewer statements per
+// batch, within SQLite's limit on parameters.
+const insertChunk = 32
+
+func insertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO audit_events (` + eventColumns + `) VALUES `)
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`(?,?,?,?,?,?,?,?,?,?)`)
+	}
+	b.WriteString(` ON CONFLICT (id) DO NOTHING`)
+	return b.String()
+}
+
+var (
+	insertOne   = insertSQL(1)
+	insertMany  = insertSQL(insertChunk)
+	errNotEvent = errors.New("nil event")
+)
+
+// insertEvents adds events to tx, skipping IDs already stored.
+func (s *Store) insertEvents(tx *sql.Tx, events []*chronicle.Event) error {
+	args := make([]any, 0, 10*insertChunk)
+	for len(events) > 0 {
+		n, query := insertChunk, insertMany
+		if len(events) < insertChunk {
+			n, query = 1, insertOne
+		}
+		args = args[:0]
+		for _, e := range events[:n] {
+			if e == nil {
+				return errNotEvent
+			}
+			md, err := encodeMap(e.Metadata)
+			if err != nil {
+				return err
+			}
+			args = append(args, e.ID, e.Actor, e.Action, e.ResourceType, e.ResourceID,
+				e.Timestamp.UnixMicro(), nullable(e.EventType), nullable(e.CorrelationID), nullable(e.EntityKey), md)
+		}
+		st, err := s.stmt(tx, query)
+		if err != nil {
+			return err
+		}
+		if _, err := st.Exec(args...); err != nil {
+			return err
+		}
+		events = events[n:]
+	}
+	return nil
+}
+
+// StoreEvents implements chronicle.EventStore.
+func (s *Store) StoreEvents(ctx context.Context, events []*chronicle.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(tx *sql.Tx) error { return s.insertEvents(tx, events) })
+}
+
+// Event implements chronicle.EventStore.
+func (s *Store) Event(ctx context.Context, id string) (*chronicle.Event, error) {
+	row := s.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE id = ?`, id)
+	e, err := scanEvent(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, chronicle.Errorf(chronicle.ErrNotFound, "event not found: %s", id)
+	}
+	return e, translate(err)
+}
+
+// Events implements chronicle.EventStore. Each filter is an equality on an
+// indexed column whose index ends in (timestamp, id), and the page
+// continues below a (timestamp, id) position: no OFFSET.
+func (s *Store) Events(ctx context.Context, f chronicle.EventFilter) ([]*chronicle.Event, error) {
+	var where []string
+	var args []any
+	eq := func(col, v string) {
+		if v != "" {
+			where = append(where, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	eq("actor", f.Actor)
+	eq("action", f.Action)
+	eq("event_type", f.EventType)
+	eq("resource_type", f.ResourceType)
+	if f.ResourceID != nil {
+		where = append(where, "resource_id = ?")
+		args = append(args, *f.ResourceID)
+	}
+	eq("correlation_id", f.CorrelationID)
+	eq("entity_key", f.EntityKey)
+	if !f.Since.IsZero() {
+		where = append(where, "timestamp >= ?")
+		args = append(args, f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "timestamp < ?")
+		args = append(args, f.Until.UnixMicro())
+	}
+	if f.After != nil {
+		where = append(where, "(timestamp, id) < (?, ?)")
+		args = append(args, f.After.Timestamp.UnixMicro(), f.After.ID)
+	}
+	q := `SELECT ` + eventColumns + ` FROM audit_events`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY timestamp DESC, id DESC LIMIT ?`
+	args = append(args, f.Limit)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := make([]*chronicle.Event, 0, min(f.Limit, 128))
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, translate(rows.Err())
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scanEvent(r scanner) (*chronicle.Event, error) {
+	var e chronicle.Event
+	var ts int64
+	var eventType, corr, entity, md sql.NullString
+	if err := r.Scan(&e.ID, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &ts, &eventType, &corr, &entity, &md); err != nil {
+		return nil, err
+	}
+	e.Timestamp = time.UnixMicro(ts).UTC()
+	e.EventType, e.CorrelationID, e.EntityKey = eventType.String, corr.String, entity.String
+	if md.Valid {
+		if err := json.Unmarshal([]byte(md.String), &e.Metadata); err != nil {
+			return nil, fmt.Errorf("event %s: corrupt metadata: %w", e.ID, err)
+		}
+	}
+	return &e, nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func encodeMap(m map[string]string) (any, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}

@@ -1,0 +1,324 @@
+// Package sqlite is Chronicle's embedded store: events, entities and the
+// in-process transport's journal in one SQLite file (pure Go driver, WAL,
+// synchronous commits).
+//
+// SQLite has one writer at a time, so every write goes through a single
+// writer goroutine that groups whatever is waiting (journal appends from
+// concurrent requests, consumer batches, entity changes) into one
+// transaction and one fsync. Reads use a separate pool and never wait for
+// writes.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"sync"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/migration"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns the embedded migration files.
+func Migrations() fs.FS {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return sub
+}
+
+// Options configure a Store.
+type Options struct {
+	// Logger receives the store's logs. Defaults to slog.Default().
+	Logger *slog.Logger
+	// ReadConns is the size of the read pool. Defaults to 4.
+	ReadConns int
+	// NoMigrate skips applying pending migrations at Open (for
+	// `chronicle migrate status`). Defaults to false: Open migrates.
+	NoMigrate bool
+	// MaxGroup bounds how many waiting writes share one transaction.
+	// Defaults to 512.
+	MaxGroup int
+}
+
+// Store is a chronicle.Store on one SQLite file. It also implements
+// chronicle.Journal, for the in-process transport.
+type Store struct {
+	path   string
+	logger *slog.Logger
+	wdb    *sql.DB // one connection: the writer's
+	rdb    *sql.DB // read-only pool
+
+	ops      chan *op
+	mu       sync.RWMutex // guards closed against sends on ops
+	closed   bool
+	done     chan struct{}
+	maxGroup int
+
+	// Owned by the writer goroutine.
+	nextSeq int64
+	stmts   map[string]*sql.Stmt
+}
+
+var (
+	_ chronicle.Store   = (*Store)(nil)
+	_ chronicle.Journal = (*Store)(nil)
+)
+
+// op is one write waiting for the writer goroutine.
+type op struct {
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// Open opens (creating if needed) the database at path, applies pending
+// migrations, and starts the writer.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = 4
+	}
+	if opts.MaxGroup <= 0 {
+		opts.MaxGroup = 512
+	}
+	s := &Store{
+		path:     path,
+		logger:   opts.Logger,
+		ops:      make(chan *op, opts.MaxGroup),
+		done:     make(chan struct{}),
+		maxGroup: opts.MaxGroup,
+		stmts:    map[string]*sql.Stmt{},
+	}
+	var err error
+	// synchronous(FULL): a commit is on disk when it returns, so a power
+	// cut after 202 loses nothing. _txlock=immediate: the writer takes
+	// the write lock at BEGIN, never upgrading mid-transaction.
+	s.wdb, err = sql.Open("sqlite", dsn(path, "_txlock=immediate",
+		"_pragma=journal_mode(WAL)", "_pragma=synchronous(FULL)", "_pragma=busy_timeout(10000)",
+		"_pragma=cache_size(-32768)", "_pragma=temp_store(MEMORY)"))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	if err := s.wdb.PingContext(ctx); err != nil {
+		s.wdb.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, translate(err))
+	}
+	s.rdb, err = sql.Open("sqlite", dsn(path, "_pragma=query_only(1)", "_pragma=busy_timeout(10000)", "_pragma=cache_size(-16384)"))
+	if err != nil {
+		s.wdb.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	s.rdb.SetMaxOpenConns(opts.ReadConns)
+	s.rdb.SetMaxIdleConns(opts.ReadConns)
+	if !opts.NoMigrate {
+		m, err := s.Migrator()
+		if err == nil {
+			_, err = m.Up(ctx)
+		}
+		if err != nil {
+			s.closeDBs()
+			return nil, fmt.Errorf("sqlite %s: %w", path, err)
+		}
+	}
+	if !opts.NoMigrate {
+		err := s.wdb.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) + 1 FROM inproc_journal`).Scan(&s.nextSeq)
+		if err == nil {
+			err = s.prepare(ctx)
+		}
+		if err != nil {
+			s.closeDBs()
+			return nil, fmt.Errorf("sqlite %s: %w", path, err)
+		}
+	}
+	go s.run()
+	return s, nil
+}
+
+func dsn(path string, params ...string) string {
+	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}
+	q := ""
+	for i, p := range params {
+		if i > 0 {
+			q += "&"
+		}
+		q += p
+	}
+	u.RawQuery = q
+	return u.String()
+}
+
+// Migrator returns the migrator of this database.
+func (s *Store) Migrator() (*migration.Migrator, error) {
+	return migration.New(migration.SQLite, s.wdb, Migrations(), nil)
+}
+
+// Name implements chronicle.Store.
+func (s *Store) Name() string { return "sqlite" }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Ping implements chronicle.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return chronicle.Unavailable(0, "sqlite %s: %v", s.path, err)
+	}
+	return nil
+}
+
+// Close finishes the writes already submitted, then closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.ops)
+	s.mu.Unlock()
+	<-s.done
+	return s.closeDBs()
+}
+
+func (s *Store) closeDBs() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	return errors.Join(s.rdb.Close(), s.wdb.Close())
+}
+
+// write runs fn in the writer's next transaction and waits until that
+// transaction committed (or failed). Once submitted, it waits whatever ctx
+// does: the caller must learn whether its write is durable.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	o := &op{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return chronicle.Errorf(chronicle.ErrClosed, "sqlite store is closed")
+	}
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	return <-o.done
+}
+
+// run is the writer goroutine: it takes every op that is waiting (up to
+// maxGroup), runs them in one transaction and commits once.
+func (s *Store) run() {
+	defer close(s.done)
+	group := make([]*op, 0, s.maxGroup)
+	for first := range s.ops {
+		group = append(group[:0], first)
+	more:
+		for len(group) < s.maxGroup {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break more
+				}
+				group = append(group, o)
+			default:
+				break more
+			}
+		}
+		s.commit(group)
+	}
+}
+
+// commit runs a group in one transaction. If it fails, each op is retried
+// alone, so one bad write cannot fail the writes it was grouped with.
+func (s *Store) commit(group []*op) {
+	err := s.inTx(func(tx *sql.Tx) error {
+		for _, o := range group {
+			if err := o.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil || len(group) == 1 {
+		for _, o := range group {
+			o.done <- err
+		}
+		return
+	}
+	s.logger.Warn("sqlite: grouped write failed, retrying one by one", "ops", len(group), "err", err)
+	for _, o := range group {
+		o.done <- s.inTx(o.fn)
+	}
+}
+
+func (s *Store) inTx(fn func(tx *sql.Tx) error) error {
+	tx, err := s.wdb.Begin()
+	if err != nil {
+		return translate(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return translate(err)
+	}
+	return translate(tx.Commit())
+}
+
+// Statements the writer runs for every batch, prepared once at Open.
+var hotStatements = []string{insertOne, insertMany, sqlJournalInsert, sqlJournalDelete, sqlJournalMove, sqlEntityPut}
+
+// prepare readies the hot statements on the writer's connection. It runs
+// before the writer starts: while a transaction holds the only
+// connection, preparing on the pool would wait forever.
+func (s *Store) prepare(ctx context.Context) error {
+	for _, q := range hotStatements {
+		st, err := s.wdb.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare %.40q: %w", q, err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+// stmt returns query as a statement of tx, prepared once when it is a hot
+// statement. Only the writer goroutine calls it.
+func (s *Store) stmt(tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts[query]; ok {
+		return tx.Stmt(st), nil
+	}
+	return tx.Prepare(query)
+}
+
+// translate turns driver errors into the domain's.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return chronicle.Unavailable(0, "sqlite is busy: %v", err)
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY:
+			return chronicle.Unavailable(0, "sqlite: %v", err)
+		}
+	}
+	return err
+}

@@ -1,0 +1,407 @@
+// Package storetest is the behaviour suite every chronicle.Store passes:
+// memory, SQLite and PostgreSQL run the same tests, so they behave the same.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chronicle-audit/chronicle"
+)
+
+// Open returns a new, empty store for one test. It registers its own
+// cleanup with t.
+type Open func(t *testing.T) chronicle.Store
+
+// Exercise runs the whole suite against the stores open returns. Each
+// subtest gets its own store and runs in parallel.
+func Exercise(t *testing.T, open Open) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, chronicle.Store)
+	}{
+		{"StoreAndGet", testStoreAndGet},
+		{"StoreIdempotent", testStoreIdempotent},
+		{"EventNotFound", testEventNotFound},
+		{"OrderNewestFirst", testOrderNewestFirst},
+		{"Filters", testFilters},
+		{"SinceUntil", testSinceUntil},
+		{"KeysetPagination", testKeysetPagination},
+		{"ConcurrentWrites", testConcurrentWrites},
+		{"ReturnsCopies", testReturnsCopies},
+		{"Entities", testEntities},
+		{"EntityNotFound", testEntityNotFound},
+		{"Ping", testPing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, open(t))
+		})
+	}
+}
+
+var base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// NewEvent returns a valid, normalised event at base + offset.
+func NewEvent(offset time.Duration, mutate ...func(*chronicle.Event)) *chronicle.Event {
+	ts := base.Add(offset)
+	id := uuid.Must(uuid.NewV7())
+	e := &chronicle.Event{
+		ID:            id.String(),
+		Actor:         "alice@example.com",
+		Action:        "login",
+		ResourceType:  "security",
+		ResourceID:    "session-1",
+		Timestamp:     ts,
+		EventType:     "security.login",
+		CorrelationID: uuid.NewString(),
+	}
+	for _, m := range mutate {
+		m(e)
+	}
+	return e
+}
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+func mustStore(t *testing.T, s chronicle.Store, events ...*chronicle.Event) {
+	t.Helper()
+	if err := s.StoreEvents(ctx(t), events); err != nil {
+		t.Fatalf("StoreEvents: %v", err)
+	}
+}
+
+func list(t *testing.T, s chronicle.Store, f chronicle.EventFilter) []*chronicle.Event {
+	t.Helper()
+	if f.Limit == 0 {
+		f.Limit = chronicle.MaxLimit
+	}
+	got, err := s.Events(ctx(t), f)
+	if err != nil {
+		t.Fatalf("Events(%+v): %v", f, err)
+	}
+	return got
+}
+
+func ids(events []*chronicle.Event) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.ID
+	}
+	return out
+}
+
+func equalEvent(a, b *chronicle.Event) bool {
+	return a.ID == b.ID && a.Actor == b.Actor && a.Action == b.Action &&
+		a.ResourceType == b.ResourceType && a.ResourceID == b.ResourceID &&
+		a.Timestamp.Equal(b.Timestamp) && a.EventType == b.EventType &&
+		a.CorrelationID == b.CorrelationID && a.EntityKey == b.EntityKey &&
+		maps.Equal(a.Metadata, b.Metadata)
+}
+
+func testStoreAndGet(t *testing.T, s chronicle.Store) {
+	e := NewEvent(1234567*time.Microsecond, func(e *chronicle.Event) {
+		e.EntityKey = "org:acme"
+		e.Metadata = map[string]string{"ip": "10.0.0.1", "ünïcode": "✓"}
+		e.ResourceID = ""
+	})
+	mustStore(t, s, e)
+	got, err := s.Event(ctx(t), e.ID)
+	if err != nil {
+		t.Fatalf("Event: %v", err)
+	}
+	if !equalEvent(got, e) {
+		t.Fatalf("Event = %+v\nwant %+v", got, e)
+	}
+	if got.Timestamp.Location() != time.UTC {
+		t.Errorf("timestamp location = %v, want UTC", got.Timestamp.Location())
+	}
+	// Unset optional fields stay unset.
+	bare := NewEvent(time.Second, func(e *chronicle.Event) { e.CorrelationID = "" })
+	mustStore(t, s, bare)
+	got, _ = s.Event(ctx(t), bare.ID)
+	if got.CorrelationID != "" || got.EntityKey != "" || got.Metadata != nil {
+		t.Errorf("unset fields came back set: %+v", got)
+	}
+	// An empty batch is fine.
+	mustStore(t, s)
+}
+
+func testStoreIdempotent(t *testing.T, s chronicle.Store) {
+	a, b := NewEvent(0), NewEvent(time.Second)
+	mustStore(t, s, a)
+	changed := *a
+	changed.Actor = "mallory@example.com"
+	// A redelivery (same ID) in a batch with a new event: the new one is
+	// stored, the old one is not stored twice nor overwritten.
+	mustStore(t, s, &changed, b)
+	mustStore(t, s, b, b)
+	got := list(t, s, chronicle.EventFilter{})
+	if len(got) != 2 {
+		t.Fatalf("stored %d events, want 2: %v", len(got), ids(got))
+	}
+	if e, _ := s.Event(ctx(t), a.ID); e.Actor != a.Actor {
+		t.Errorf("redelivery overwrote the event: actor %q", e.Actor)
+	}
+}
+
+func testEventNotFound(t *testing.T, s chronicle.Store) {
+	_, err := s.Event(ctx(t), uuid.NewString())
+	if !errors.Is(err, chronicle.ErrNotFound) {
+		t.Fatalf("Event(unknown) error = %v, want ErrNotFound", err)
+	}
+	_, err = s.Event(ctx(t), "not-a-uuid")
+	if !errors.Is(err, chronicle.ErrNotFound) {
+		t.Fatalf("Event(not-a-uuid) error = %v, want ErrNotFound", err)
+	}
+}
+
+func testOrderNewestFirst(t *testing.T, s chronicle.Store) {
+	var events []*chronicle.Event
+	for i := range 5 {
+		events = append(events, NewEvent(time.Duration(i)*time.Millisecond))
+	}
+	// Same timestamp: ordered by id, descending.
+	tie1 := NewEvent(2*time.Millisecond, func(e *chronicle.Event) { e.ID = "00000000-0000-7000-8000-000000000001" })
+	tie2 := NewEvent(2*time.Millisecond, func(e *chronicle.Event) { e.ID = "ffffffff-0000-7000-8000-000000000001" })
+	// Stored out of order.
+	mustStore(t, s, events[3], tie1, events[0], events[4])
+	mustStore(t, s, events[1], tie2, events[2])
+	got := ids(list(t, s, chronicle.EventFilter{}))
+	want := []string{events[4].ID, events[3].ID, tie2.ID, events[2].ID, tie1.ID, events[1].ID, events[0].ID}
+	if !slices.Equal(got, want) {
+		t.Fatalf("order:\n got %v\nwant %v", got, want)
+	}
+	if got := list(t, s, chronicle.EventFilter{Limit: 2}); !slices.Equal(ids(got), want[:2]) {
+		t.Fatalf("limit 2: %v", ids(got))
+	}
+}
+
+func testFilters(t *testing.T, s chronicle.Store) {
+	a := NewEvent(1*time.Second, func(e *chronicle.Event) { e.Actor = "alice@example.com"; e.EntityKey = "org:acme" })
+	b := NewEvent(2*time.Second, func(e *chronicle.Event) {
+		e.Actor = "bob@example.com"
+		e.Action = "created"
+		e.ResourceType = "user"
+		e.ResourceID = "u-1"
+		e.EventType = "user.created"
+		e.CorrelationID = "corr-1"
+	})
+	c := NewEvent(3*time.Second, func(e *chronicle.Event) { e.Actor = "bob@example.com"; e.ResourceID = ""; e.CorrelationID = "corr-1" })
+	d := NewEvent(4*time.Second, func(e *chronicle.Event) {
+		e.Action = "charge"
+		e.ResourceType = "billing"
+		e.ResourceID = "inv-9"
+		e.EventType = "billing.charge"
+		e.EntityKey = "org:acme"
+	})
+	mustStore(t, s, a, b, c, d)
+	empty := ""
+	u1 := "u-1"
+	tests := []struct {
+		name string
+		f    chronicle.EventFilter
+		want []*chronicle.Event
+	}{
+		{"All", chronicle.EventFilter{}, []*chronicle.Event{d, c, b, a}},
+		{"Actor", chronicle.EventFilter{Actor: "bob@example.com"}, []*chronicle.Event{c, b}},
+		{"Action", chronicle.EventFilter{Action: "login"}, []*chronicle.Event{c, a}},
+		{"EventType", chronicle.EventFilter{EventType: "billing.charge"}, []*chronicle.Event{d}},
+		{"ResourceType", chronicle.EventFilter{ResourceType: "user"}, []*chronicle.Event{b}},
+		{"ResourceID", chronicle.EventFilter{ResourceID: &u1}, []*chronicle.Event{b}},
+		{"ResourceIDEmpty", chronicle.EventFilter{ResourceID: &empty}, []*chronicle.Event{c}},
+		{"ResourceTypeAndID", chronicle.EventFilter{ResourceType: "security", ResourceID: &empty}, []*chronicle.Event{c}},
+		{"CorrelationID", chronicle.EventFilter{CorrelationID: "corr-1"}, []*chronicle.Event{c, b}},
+		{"EntityKey", chronicle.EventFilter{EntityKey: "org:acme"}, []*chronicle.Event{d, a}},
+		{"Combined", chronicle.EventFilter{Actor: "bob@example.com", EventType: "security.login"}, []*chronicle.Event{c}},
+		{"NoMatch", chronicle.EventFilter{Actor: "nobody"}, nil},
+		{"ExactNotPrefix", chronicle.EventFilter{Actor: "bob"}, nil},
+	}
+	for _, tt := range tests {
+		if got := list(t, s, tt.f); !slices.Equal(ids(got), ids(tt.want)) {
+			t.Errorf("%s: got %v, want %v", tt.name, ids(got), ids(tt.want))
+		}
+	}
+}
+
+func testSinceUntil(t *testing.T, s chronicle.Store) {
+	var ev []*chronicle.Event
+	for i := range 4 {
+		ev = append(ev, NewEvent(time.Duration(i)*time.Second))
+	}
+	mustStore(t, s, ev...)
+	// since is inclusive, until exclusive.
+	got := list(t, s, chronicle.EventFilter{Since: base.Add(time.Second), Until: base.Add(3 * time.Second)})
+	if want := []string{ev[2].ID, ev[1].ID}; !slices.Equal(ids(got), want) {
+		t.Fatalf("since/until: %v, want %v", ids(got), want)
+	}
+	got = list(t, s, chronicle.EventFilter{Since: base.Add(3 * time.Second)})
+	if !slices.Equal(ids(got), []string{ev[3].ID}) {
+		t.Fatalf("since: %v", ids(got))
+	}
+	got = list(t, s, chronicle.EventFilter{Until: base.Add(time.Microsecond)})
+	if !slices.Equal(ids(got), []string{ev[0].ID}) {
+		t.Fatalf("until: %v", ids(got))
+	}
+}
+
+func testKeysetPagination(t *testing.T, s chronicle.Store) {
+	var all []*chronicle.Event
+	for i := range 25 {
+		// Some share a timestamp, so the id breaks ties.
+		all = append(all, NewEvent(time.Duration(i/3)*time.Millisecond, func(e *chronicle.Event) {
+			if i%2 == 0 {
+				e.Actor = "even@example.com"
+			}
+		}))
+	}
+	mustStore(t, s, all...)
+	for _, f := range []chronicle.EventFilter{{}, {Actor: "even@example.com"}} {
+		want := ids(list(t, s, f))
+		var got []string
+		f.Limit = 4
+		for page := 0; ; page++ {
+			if page > 20 {
+				t.Fatal("pagination does not end")
+			}
+			events := list(t, s, f)
+			got = append(got, ids(events)...)
+			if len(events) < f.Limit {
+				break
+			}
+			p := chronicle.PositionOf(events[len(events)-1])
+			f.After = &p
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("pages:\n got %v\nwant %v", got, want)
+		}
+	}
+}
+
+func testConcurrentWrites(t *testing.T, s chronicle.Store) {
+	const writers, batches, size = 4, 10, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for b := range batches {
+				var batch []*chronicle.Event
+				for i := range size {
+					batch = append(batch, NewEvent(time.Duration(w*1000+b*size+i)*time.Microsecond))
+				}
+				// Every batch is sent twice, as a redelivery would.
+				for range 2 {
+					if err := s.StoreEvents(ctx(t), batch); err != nil {
+						errs <- fmt.Errorf("writer %d: %w", w, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	total := 0
+	f := chronicle.EventFilter{Limit: chronicle.MaxLimit}
+	for {
+		page := list(t, s, f)
+		total += len(page)
+		if len(page) < f.Limit {
+			break
+		}
+		p := chronicle.PositionOf(page[len(page)-1])
+		f.After = &p
+	}
+	if total != writers*batches*size {
+		t.Fatalf("stored %d events, want %d", total, writers*batches*size)
+	}
+}
+
+func testReturnsCopies(t *testing.T, s chronicle.Store) {
+	e := NewEvent(0, func(e *chronicle.Event) { e.Metadata = map[string]string{"k": "v"} })
+	mustStore(t, s, e)
+	e.Metadata["k"] = "changed after store"
+	got, _ := s.Event(ctx(t), e.ID)
+	got.Metadata["k"] = "changed after read"
+	again, _ := s.Event(ctx(t), e.ID)
+	if again.Metadata["k"] != "v" {
+		t.Fatalf("stored metadata changed to %q", again.Metadata["k"])
+	}
+}
+
+func testEntities(t *testing.T, s chronicle.Store) {
+	if n, err := s.CountEntities(ctx(t)); err != nil || n != 0 {
+		t.Fatalf("CountEntities on empty store = %d, %v", n, err)
+	}
+	acme := &chronicle.Entity{Key: "org:acme", Name: "Acme Corp", Attributes: map[string]string{"tier": "enterprise"}}
+	beta := &chronicle.Entity{Key: "org:beta", Name: "Beta", Attributes: map[string]string{}}
+	for _, e := range []*chronicle.Entity{acme, beta} {
+		if err := s.PutEntity(ctx(t), e); err != nil {
+			t.Fatalf("PutEntity: %v", err)
+		}
+	}
+	got, err := s.Entity(ctx(t), "org:acme")
+	if err != nil || got.Name != "Acme Corp" || got.Attributes["tier"] != "enterprise" {
+		t.Fatalf("Entity = %+v, %v", got, err)
+	}
+	// Upsert replaces: the old attributes are gone.
+	if err := s.PutEntity(ctx(t), &chronicle.Entity{Key: "org:acme", Name: "Acme", Attributes: map[string]string{"region": "eu"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Entity(ctx(t), "org:acme")
+	if got.Name != "Acme" || got.Attributes["region"] != "eu" || got.Attributes["tier"] != "" {
+		t.Fatalf("after upsert: %+v", got)
+	}
+	all, err := s.Entities(ctx(t))
+	if err != nil || len(all) != 2 || all[0].Key != "org:acme" || all[1].Key != "org:beta" {
+		t.Fatalf("Entities = %+v, %v", all, err)
+	}
+	if all[1].Attributes == nil {
+		t.Errorf("empty attributes came back nil")
+	}
+	byKey, err := s.EntitiesByKey(ctx(t), []string{"org:beta", "org:ghost", "org:beta"})
+	if err != nil || len(byKey) != 1 || byKey["org:beta"].Name != "Beta" {
+		t.Fatalf("EntitiesByKey = %+v, %v", byKey, err)
+	}
+	if n, _ := s.CountEntities(ctx(t)); n != 2 {
+		t.Fatalf("CountEntities = %d", n)
+	}
+	if err := s.DeleteEntity(ctx(t), "org:beta"); err != nil {
+		t.Fatalf("DeleteEntity: %v", err)
+	}
+	if n, _ := s.CountEntities(ctx(t)); n != 1 {
+		t.Fatalf("CountEntities after delete = %d", n)
+	}
+}
+
+func testEntityNotFound(t *testing.T, s chronicle.Store) {
+	if _, err := s.Entity(ctx(t), "ghost"); !errors.Is(err, chronicle.ErrNotFound) {
+		t.Errorf("Entity(ghost) = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteEntity(ctx(t), "ghost"); !errors.Is(err, chronicle.ErrNotFound) {
+		t.Errorf("DeleteEntity(ghost) = %v, want ErrNotFound", err)
+	}
+}
+
+func testPing(t *testing.T, s chronicle.Store) {
+	if err := s.Ping(ctx(t)); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	switch s.Name() {
+	case "memory", "sqlite", "postgres":
+	default:
+		t.Fatalf("Name() = %q is not canonical", s.Name())
+	}
+}

@@ -1,0 +1,475 @@
+// Package transporttest is the behaviour suite every Messaging Gateway
+// transport passes (in-process and RabbitMQ): routing, competing
+// consumers, FIFO, dead-lettering, drain on close. Features one transport
+// lacks are switched off by flags, as in watermill's pub/sub tests.
+package transporttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/memory"
+	"github.com/chronicle-audit/chronicle/routing"
+)
+
+// Options are what a test asks of a new gateway.
+type Options struct {
+	// Capacity bounds each queue (transports that bound queues).
+	Capacity int
+	// ConsumerCount is the number of workers per queue; 0: the role's.
+	ConsumerCount int
+}
+
+// Harness builds gateways of one transport.
+type Harness struct {
+	// New returns a gateway over cfg that stores into store. Each call in
+	// one test shares the test's broker state (vhost), as several
+	// processes would; the harness closes it at the end of the test.
+	New func(t *testing.T, cfg *routing.Config, store chronicle.EventStore, opts Options) chronicle.Gateway
+	// PublishMessage publishes m straight to the exchange, as a foreign
+	// producer would.
+	PublishMessage func(t *testing.T, gw chronicle.Gateway, m chronicle.Message)
+	// DeadLetters reads a dead-letter queue without consuming it.
+	DeadLetters func(t *testing.T, gw chronicle.Gateway, queue string) []chronicle.DeadLetter
+
+	// BoundedQueues: Publish refuses with ErrUnavailable when a queue is
+	// full (in process). RabbitMQ queues are bounded by the broker's
+	// resources instead.
+	BoundedQueues bool
+}
+
+// Run runs the suite.
+func Run(t *testing.T, h Harness) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Harness)
+		skip bool
+	}{
+		{"DatatypeRouting", testDatatypeRouting, false},
+		{"Unrouted", testUnrouted, false},
+		{"FIFOPerQueue", testFIFO, false},
+		{"CompetingConsumers", testCompetingConsumers, false},
+		{"StoredOnceAcrossRoutes", testStoredOnce, false},
+		{"Backpressure", testBackpressure, !h.BoundedQueues},
+		{"DrainOnClose", testDrainOnClose, false},
+		{"DeadLetter", testDeadLetter, false},
+		{"StoreOutageRetried", testStoreOutage, false},
+		{"UnknownRole", testUnknownRole, false},
+		{"PublishAfterClose", testPublishAfterClose, false},
+	}
+	for _, tt := range tests {
+		if tt.skip {
+			continue // a feature this transport does not have, not a skipped test
+		}
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, h)
+		})
+	}
+}
+
+// NewEvent returns a valid, normalised event of the given type.
+func NewEvent(eventType string) *chronicle.Event {
+	words := strings.SplitN(eventType, ".", 2)
+	return &chronicle.Event{
+		ID:            uuid.Must(uuid.NewV7()).String(),
+		Actor:         "alice@example.com",
+		Action:        words[len(words)-1],
+		ResourceType:  words[0],
+		ResourceID:    "r-1",
+		Timestamp:     time.Now().UTC().Truncate(time.Microsecond),
+		EventType:     eventType,
+		CorrelationID: uuid.NewString(),
+	}
+}
+
+// Recorder is an event store that remembers every StoreEvents call, so
+// tests can count deliveries, not just distinct events.
+type Recorder struct {
+	*memory.Store
+	mu    sync.Mutex
+	calls map[string]int
+	order []string
+	fail  error
+}
+
+// NewRecorder returns an empty Recorder.
+func NewRecorder() *Recorder {
+	return &Recorder{Store: memory.New(), calls: map[string]int{}}
+}
+
+// StoreEvents records, then stores (or fails while Fail is set).
+func (r *Recorder) StoreEvents(ctx context.Context, events []*chronicle.Event) error {
+	r.mu.Lock()
+	if r.fail != nil {
+		err := r.fail
+		r.mu.Unlock()
+		return err
+	}
+	for _, e := range events {
+		r.calls[e.ID]++
+		r.order = append(r.order, e.ID)
+	}
+	r.mu.Unlock()
+	return r.Store.StoreEvents(ctx, events)
+}
+
+// Fail makes StoreEvents fail with err (nil: succeed again).
+func (r *Recorder) Fail(err error) {
+	r.mu.Lock()
+	r.fail = err
+	r.mu.Unlock()
+}
+
+// Deliveries returns how many times id was handed to the store.
+func (r *Recorder) Deliveries(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls[id]
+}
+
+// Order returns the IDs in the order they were handed to the store.
+func (r *Recorder) Order() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.order)
+}
+
+// Stored reports whether every id is in the store.
+func (r *Recorder) Stored(ids ...string) bool {
+	for _, id := range ids {
+		if _, err := r.Event(context.Background(), id); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Eventually polls cond every 10ms until it holds or timeout passes.
+func Eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func publish(t *testing.T, gw chronicle.Gateway, events ...*chronicle.Event) {
+	t.Helper()
+	if err := gw.Publish(t.Context(), events); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+}
+
+func depth(t *testing.T, gw chronicle.Gateway, queue string) int {
+	t.Helper()
+	qs, err := gw.Queues(t.Context())
+	if err != nil {
+		t.Fatalf("Queues: %v", err)
+	}
+	for _, q := range qs {
+		if q.Name == queue {
+			return q.Depth
+		}
+	}
+	t.Fatalf("queue %s not reported by Queues: %+v", queue, qs)
+	return 0
+}
+
+func closeGW(t *testing.T, gw chronicle.Gateway) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := gw.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// singleRoute is a topology with one catch-all route and its DLQ.
+func singleRoute(t *testing.T) *routing.Config {
+	c, err := routing.Parse([]byte(`
+[exchanges.audit_events]
+type = "topic"
+durable = true
+[exchanges.dead_letter]
+type = "direct"
+durable = true
+[[routes]]
+name = "all_events"
+exchange = "audit_events"
+queue = "chronicle.all"
+routing_key = "#"
+dead_letter_exchange = "dead_letter"
+dead_letter_queue = "chronicle.all.dlq"
+[[consumers]]
+name = "default"
+routes = ["all_events"]
+instances = 1
+`), "single.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func testDatatypeRouting(t *testing.T, h Harness) {
+	gw := h.New(t, routing.Default(), NewRecorder(), Options{})
+	publish(t, gw, NewEvent("security.login"))
+	publish(t, gw, NewEvent("user.created"), NewEvent("user.deleted"))
+	want := map[string]int{"chronicle.all": 3, "chronicle.security": 1, "chronicle.users": 2, "chronicle.billing": 0, routing.UnroutedQueue: 0}
+	for q, n := range want {
+		Eventually(t, 5*time.Second, fmt.Sprintf("%s to hold %d", q, n), func() bool { return depth(t, gw, q) == n })
+	}
+}
+
+func testUnrouted(t *testing.T, h Harness) {
+	c, err := routing.Parse([]byte(`
+[exchanges.audit_events]
+type = "topic"
+durable = true
+[[routes]]
+name = "security_events"
+exchange = "audit_events"
+queue = "chronicle.security"
+routing_key = "security.#"
+[[consumers]]
+name = "default"
+routes = ["security_events"]
+`), "unrouted.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := h.New(t, c, NewRecorder(), Options{})
+	e := NewEvent("billing.charge")
+	publish(t, gw, e)
+	Eventually(t, 5*time.Second, "the unrouted queue to hold the event", func() bool { return depth(t, gw, routing.UnroutedQueue) == 1 })
+	dl := h.DeadLetters(t, gw, routing.UnroutedQueue)
+	if len(dl) != 1 || dl[0].ID != e.ID || dl[0].RoutingKey != "billing.charge" {
+		t.Fatalf("unrouted queue holds %+v", dl)
+	}
+}
+
+func testFIFO(t *testing.T, h Harness) {
+	rec := NewRecorder()
+	gw := h.New(t, singleRoute(t), rec, Options{ConsumerCount: 1})
+	var want []string
+	for range 50 {
+		e := NewEvent("document.viewed")
+		publish(t, gw, e)
+		want = append(want, e.ID)
+	}
+	if err := gw.StartConsumers(t.Context(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 10*time.Second, "all events stored", func() bool { return rec.Stored(want...) })
+	if got := rec.Order(); !slices.Equal(got, want) {
+		t.Fatalf("one consumer did not store in publish order:\n got %v\nwant %v", got, want)
+	}
+}
+
+func testCompetingConsumers(t *testing.T, h Harness) {
+	rec := NewRecorder()
+	gw := h.New(t, singleRoute(t), rec, Options{ConsumerCount: 4})
+	if err := gw.StartConsumers(t.Context(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				e := NewEvent("document.viewed")
+				if err := gw.Publish(t.Context(), []*chronicle.Event{e}); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ids = append(ids, e.ID)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	Eventually(t, 20*time.Second, "all events stored", func() bool { return rec.Stored(ids...) })
+	for _, id := range ids {
+		if n := rec.Deliveries(id); n != 1 {
+			t.Fatalf("event %s delivered to %d consumers of one queue, want exactly 1", id, n)
+		}
+	}
+}
+
+func testStoredOnce(t *testing.T, h Harness) {
+	rec := NewRecorder()
+	gw := h.New(t, routing.Default(), rec, Options{})
+	if err := gw.StartConsumers(t.Context(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	e := NewEvent("security.login")
+	publish(t, gw, e)
+	// Delivered to both chronicle.security and chronicle.all, stored once.
+	Eventually(t, 10*time.Second, "two deliveries", func() bool { return rec.Deliveries(e.ID) == 2 })
+	page, _ := rec.Events(t.Context(), chronicle.EventFilter{Limit: 10})
+	if len(page) != 1 {
+		t.Fatalf("stored %d events, want 1", len(page))
+	}
+}
+
+func testBackpressure(t *testing.T, h Harness) {
+	gw := h.New(t, singleRoute(t), NewRecorder(), Options{Capacity: 10})
+	for range 10 {
+		publish(t, gw, NewEvent("document.viewed"))
+	}
+	err := gw.Publish(t.Context(), []*chronicle.Event{NewEvent("document.viewed")})
+	var ue *chronicle.UnavailableError
+	if !errors.As(err, &ue) || ue.RetryAfter <= 0 {
+		t.Fatalf("publish to a full queue: %v, want UnavailableError with RetryAfter", err)
+	}
+	if !strings.Contains(err.Error(), "chronicle.all") {
+		t.Errorf("error %q does not name the full queue", err)
+	}
+	if d := depth(t, gw, "chronicle.all"); d != 10 {
+		t.Fatalf("depth after refusal = %d, want 10", d)
+	}
+	// A batch that does not fit is refused whole.
+	err = gw.Publish(t.Context(), []*chronicle.Event{NewEvent("a.b"), NewEvent("a.b")})
+	if !errors.Is(err, chronicle.ErrUnavailable) {
+		t.Fatalf("batch publish to a full queue: %v", err)
+	}
+}
+
+func testDrainOnClose(t *testing.T, h Harness) {
+	rec := NewRecorder()
+	gw := h.New(t, routing.Default(), rec, Options{})
+	var ids []string
+	for range 20 {
+		batch := make([]*chronicle.Event, 0, 50)
+		for range 50 {
+			e := NewEvent("security.login")
+			batch = append(batch, e)
+			ids = append(ids, e.ID)
+		}
+		publish(t, gw, batch...)
+	}
+	if err := gw.StartConsumers(t.Context(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	closeGW(t, gw)
+	if !rec.Stored(ids...) {
+		n := 0
+		for _, id := range ids {
+			if rec.Stored(id) {
+				n++
+			}
+		}
+		t.Fatalf("Close returned with %d of %d events stored", n, len(ids))
+	}
+}
+
+func testDeadLetter(t *testing.T, h Harness) {
+	rec := NewRecorder()
+	gw := h.New(t, routing.Default(), rec, Options{})
+	if err := gw.StartConsumers(t.Context(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	good := NewEvent("security.login")
+	noActor := NewEvent("security.login")
+	body, _ := noActor.MarshalJSON()
+	body = []byte(strings.Replace(string(body), `"actor":"alice@example.com",`, "", 1))
+	h.PublishMessage(t, gw, chronicle.Message{ID: "not-json-1", Type: "billing.charge", Body: []byte("this is not json")})
+	h.PublishMessage(t, gw, chronicle.Message{ID: noActor.ID, Type: "security.login", Body: body})
+	publish(t, gw, good)
+
+	Eventually(t, 10*time.Second, "the good event stored", func() bool { return rec.Stored(good.ID) })
+	check := func(queue, id, reason string) {
+		t.Helper()
+		var dl []chronicle.DeadLetter
+		Eventually(t, 10*time.Second, queue+" to hold "+id, func() bool {
+			dl = h.DeadLetters(t, gw, queue)
+			return slices.ContainsFunc(dl, func(d chronicle.DeadLetter) bool { return d.ID == id })
+		})
+		for _, d := range dl {
+			if d.ID != id {
+				continue
+			}
+			if !strings.Contains(d.Reason, reason) {
+				t.Errorf("%s: reason %q, want %q", queue, d.Reason, reason)
+			}
+			if d.Count != 1 || d.FirstDeathAt.IsZero() || d.Exchange != "audit_events" {
+				t.Errorf("%s: dead letter %+v lacks its death story", queue, d)
+			}
+		}
+	}
+	// Each dead letter reaches only its own route's DLQ: the non-JSON
+	// billing message dies in billing and in the catch-all route.
+	check("chronicle.billing.dlq", "not-json-1", "parse error")
+	check("chronicle.all.dlq", "not-json-1", "parse error")
+	check("chronicle.security.dlq", noActor.ID, `missing field: "actor"`)
+	check("chronicle.all.dlq", noActor.ID, `missing field: "actor"`)
+	for _, q := range []string{"chronicle.users.dlq", "chronicle.security.dlq", "chronicle.billing.dlq"} {
+		for _, d := range h.DeadLetters(t, gw, q) {
+			if d.Queue+".dlq" != q {
+				t.Errorf("%s holds a dead letter from %s", q, d.Queue)
+			}
+		}
+	}
+	if n := len(h.DeadLetters(t, gw, "chronicle.users.dlq")); n != 0 {
+		t.Errorf("chronicle.users.dlq holds %d messages, want 0", n)
+	}
+	if rec.Stored(noActor.ID) {
+		t.Errorf("an invalid message was stored")
+	}
+}
+
+func testStoreOutage(t *testing.T, h Harness) {
+	rec := NewRecorder()
+	rec.Fail(errors.New("store is down"))
+	gw := h.New(t, singleRoute(t), rec, Options{})
+	if err := gw.StartConsumers(t.Context(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 20 {
+		e := NewEvent("document.viewed")
+		publish(t, gw, e)
+		ids = append(ids, e.ID)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if rec.Stored(ids[0]) {
+		t.Fatal("stored while the store fails")
+	}
+	rec.Fail(nil)
+	Eventually(t, 20*time.Second, "events stored once the store is back", func() bool { return rec.Stored(ids...) })
+	if dl := h.DeadLetters(t, gw, "chronicle.all.dlq"); len(dl) != 0 {
+		t.Fatalf("a store outage dead-lettered %d messages", len(dl))
+	}
+}
+
+func testUnknownRole(t *testing.T, h Harness) {
+	gw := h.New(t, routing.Default(), NewRecorder(), Options{})
+	err := gw.StartConsumers(t.Context(), "ghost")
+	if err == nil || !strings.Contains(err.Error(), `unknown consumer role "ghost"`) {
+		t.Fatalf("StartConsumers(ghost) = %v", err)
+	}
+}
+
+func testPublishAfterClose(t *testing.T, h Harness) {
+	gw := h.New(t, singleRoute(t), NewRecorder(), Options{})
+	closeGW(t, gw)
+	err := gw.Publish(t.Context(), []*chronicle.Event{NewEvent("a.b")})
+	if !errors.Is(err, chronicle.ErrClosed) {
+		t.Fatalf("Publish after Close = %v, want ErrClosed", err)
+	}
+}
