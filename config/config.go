@@ -1,0 +1,352 @@
+// Package config reads Chronicle's configuration from the environment (the
+// seed's variables, SPEC §7), applies defaults in one place and validates
+// everything before anything starts: a bad value is refused with a message
+// that names the variable, never replaced by a default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chronicle-audit/chronicle/routing"
+)
+
+// Canonical names.
+const (
+	TransportInproc   = "inproc"
+	TransportRabbitMQ = "rabbitmq"
+
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+	StoreMemory   = "memory"
+
+	ModeFull     = "full"
+	ModeProducer = "producer"
+	ModeConsumer = "consumer"
+)
+
+// Config is the effective configuration of one Chronicle process.
+type Config struct {
+	// Transport is inproc or rabbitmq (CHRONICLE_TRANSPORT; the seed's
+	// "otp" means inproc). Defaults to inproc.
+	Transport string
+	// Mode is full, producer or consumer (CHRONICLE_MODE). Defaults to full.
+	Mode string
+	// Store is sqlite, postgres or memory (CHRONICLE_STORE; the seed's
+	// "ets" means memory). Defaults to sqlite.
+	Store string
+	// ConsumerRole is the role this process consumes as
+	// (CHRONICLE_CONSUMER_ROLE). Defaults to "default".
+	ConsumerRole string
+	// ConsumerCount, when positive, overrides the role's instances
+	// (CHRONICLE_CONSUMER_COUNT). Defaults to 0: the role's.
+	ConsumerCount int
+	// Port is the HTTP port (CHRONICLE_PORT). Defaults to 8080.
+	Port int
+	// PortSet says CHRONICLE_PORT was given: a consumer process serves
+	// /health and /metrics only then.
+	PortSet bool
+	// ListenHost is the interface to listen on (CHRONICLE_LISTEN_HOST).
+	// Defaults to "" (all interfaces).
+	ListenHost string
+	// RoutingSource is CHRONICLE_CONFIG, or routing.DefaultName.
+	RoutingSource string
+	// Routing is the parsed, validated routing configuration.
+	Routing *routing.Config
+	// SQLitePath is the SQLite file (CHRONICLE_SQLITE_PATH). Defaults to
+	// chronicle.db in the working directory.
+	SQLitePath string
+	// LogFormat is text or json (CHRONICLE_LOG_FORMAT). Defaults to text.
+	LogFormat string
+	// LogLevel is debug, info, warn or error (CHRONICLE_LOG_LEVEL).
+	// Defaults to info.
+	LogLevel string
+	// ShutdownTimeout bounds a graceful stop (CHRONICLE_SHUTDOWN_TIMEOUT).
+	// Defaults to 30s.
+	ShutdownTimeout time.Duration
+	// QueueCapacity bounds each in-process queue
+	// (CHRONICLE_QUEUE_CAPACITY). Defaults to 10000.
+	QueueCapacity int
+	// BatchSize bounds a consumer's store transaction
+	// (CHRONICLE_BATCH_SIZE). Defaults to 256.
+	BatchSize int
+	// RabbitMQURL is RABBITMQ_URL, else built from RABBITMQ_HOST, _PORT,
+	// _USER, _PASS and _VHOST (localhost, 5672, guest, guest, /).
+	RabbitMQURL string
+	// Prefetch is each consumer channel's prefetch (CHRONICLE_PREFETCH).
+	// Defaults to 512.
+	Prefetch int
+	// PublishChannels is the size of the publisher's channel pool
+	// (CHRONICLE_PUBLISH_CHANNELS). Defaults to 4.
+	PublishChannels int
+	// ConfirmTimeout bounds the wait for a broker confirm
+	// (CHRONICLE_CONFIRM_TIMEOUT). Defaults to 10s.
+	ConfirmTimeout time.Duration
+	// DatabaseURL is DATABASE_URL, else built from POSTGRES_HOST, _PORT,
+	// _DATABASE, _USER and _PASSWORD (localhost, 5432, chronicle,
+	// chronicle, chronicle).
+	DatabaseURL string
+	// DBPoolSize is the PostgreSQL pool size (CHRONICLE_DB_POOL_SIZE).
+	// Defaults to 8.
+	DBPoolSize int
+	// DebugAddr, when set, serves net/http/pprof there
+	// (CHRONICLE_DEBUG_ADDR, e.g. 127.0.0.1:6060). Defaults to "": off.
+	DebugAddr string
+	// Migrate applies pending migrations at start-up
+	// (CHRONICLE_AUTO_MIGRATE). Defaults to true.
+	Migrate bool
+}
+
+// Lookup reads one environment variable, like os.LookupEnv.
+type Lookup func(key string) (string, bool)
+
+// FromEnv reads and validates the configuration. Every problem is
+// reported, each naming its variable.
+func FromEnv(lookup Lookup) (*Config, error) {
+	p := parser{lookup: lookup}
+	c := &Config{
+		Transport:       p.choice("CHRONICLE_TRANSPORT", TransportInproc, map[string]string{"inproc": TransportInproc, "otp": TransportInproc, "rabbitmq": TransportRabbitMQ}),
+		Mode:            p.choice("CHRONICLE_MODE", ModeFull, map[string]string{"full": ModeFull, "producer": ModeProducer, "consumer": ModeConsumer}),
+		Store:           p.choice("CHRONICLE_STORE", StoreSQLite, map[string]string{"sqlite": StoreSQLite, "postgres": StorePostgres, "postgresql": StorePostgres, "memory": StoreMemory, "ets": StoreMemory}),
+		ConsumerRole:    p.str("CHRONICLE_CONSUMER_ROLE", "default"),
+		ConsumerCount:   p.integer("CHRONICLE_CONSUMER_COUNT", 0, 1, 1024),
+		Port:            p.integer("CHRONICLE_PORT", 8080, 0, 65535),
+		ListenHost:      p.str("CHRONICLE_LISTEN_HOST", ""),
+		SQLitePath:      p.str("CHRONICLE_SQLITE_PATH", "chronicle.db"),
+		LogFormat:       p.choice("CHRONICLE_LOG_FORMAT", "text", map[string]string{"text": "text", "json": "json"}),
+		LogLevel:        p.choice("CHRONICLE_LOG_LEVEL", "info", map[string]string{"debug": "debug", "info": "info", "warn": "warn", "warning": "warn", "error": "error"}),
+		ShutdownTimeout: p.duration("CHRONICLE_SHUTDOWN_TIMEOUT", 30*time.Second),
+		QueueCapacity:   p.integer("CHRONICLE_QUEUE_CAPACITY", 10000, 1, 10_000_000),
+		BatchSize:       p.integer("CHRONICLE_BATCH_SIZE", 256, 1, 10000),
+		Prefetch:        p.integer("CHRONICLE_PREFETCH", 512, 1, 65535),
+		PublishChannels: p.integer("CHRONICLE_PUBLISH_CHANNELS", 4, 1, 256),
+		ConfirmTimeout:  p.duration("CHRONICLE_CONFIRM_TIMEOUT", 10*time.Second),
+		DBPoolSize:      p.integer("CHRONICLE_DB_POOL_SIZE", 8, 1, 1000),
+		Migrate:         p.boolean("CHRONICLE_AUTO_MIGRATE", true),
+		DebugAddr:       p.str("CHRONICLE_DEBUG_ADDR", ""),
+	}
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			p.fail("CHRONICLE_DEBUG_ADDR", c.DebugAddr, "must be host:port, e.g. 127.0.0.1:6060")
+		}
+	}
+	_, c.PortSet = lookup("CHRONICLE_PORT")
+	if c.ListenHost != "" && net.ParseIP(c.ListenHost) == nil && c.ListenHost != "localhost" {
+		p.fail("CHRONICLE_LISTEN_HOST", c.ListenHost, "must be an IP address or localhost")
+	}
+	if c.SQLitePath == "" {
+		p.fail("CHRONICLE_SQLITE_PATH", "", "must not be empty")
+	}
+	c.RabbitMQURL = p.rabbitURL()
+	c.DatabaseURL = p.databaseURL()
+
+	c.RoutingSource = routing.DefaultName
+	if path, ok := lookup("CHRONICLE_CONFIG"); ok && path != "" {
+		c.RoutingSource = path
+		rc, err := routing.Load(path)
+		if err != nil {
+			p.errs = append(p.errs, fmt.Errorf("CHRONICLE_CONFIG: %w", err))
+		}
+		c.Routing = rc
+	} else {
+		c.Routing = routing.Default()
+	}
+	if c.Routing != nil && c.Routing.Role(c.ConsumerRole) == nil {
+		p.fail("CHRONICLE_CONSUMER_ROLE", c.ConsumerRole, fmt.Sprintf("is not a consumer role of %s (roles: %s)", c.RoutingSource, strings.Join(c.Routing.RoleNames(), ", ")))
+	}
+	if c.Transport == TransportInproc && (c.Mode == ModeProducer || c.Mode == ModeConsumer) {
+		p.fail("CHRONICLE_MODE", c.Mode, "needs a transport shared between processes: set CHRONICLE_TRANSPORT=rabbitmq (in-process queues live inside one process, so a separate "+c.Mode+" would have nothing to talk to)")
+	}
+	if err := errors.Join(p.errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Addr is the HTTP listen address.
+func (c *Config) Addr() string { return net.JoinHostPort(c.ListenHost, strconv.Itoa(c.Port)) }
+
+// ServesAPI says whether this process serves the events API.
+func (c *Config) ServesAPI() bool { return c.Mode != ModeConsumer }
+
+// ServesHTTP says whether this process listens at all: a consumer only
+// when CHRONICLE_PORT is set, so several can share a host.
+func (c *Config) ServesHTTP() bool { return c.Mode != ModeConsumer || c.PortSet }
+
+// RunsConsumers says whether this process consumes.
+func (c *Config) RunsConsumers() bool { return c.Mode != ModeProducer }
+
+// Setting is one line of `chronicle info`.
+type Setting struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Settings lists the effective configuration with secrets masked.
+func (c *Config) Settings() []Setting {
+	count := "role's instances"
+	if c.ConsumerCount > 0 {
+		count = strconv.Itoa(c.ConsumerCount)
+	}
+	s := []Setting{
+		{"CHRONICLE_TRANSPORT", c.Transport},
+		{"CHRONICLE_MODE", c.Mode},
+		{"CHRONICLE_STORE", c.Store},
+		{"CHRONICLE_CONSUMER_ROLE", c.ConsumerRole},
+		{"CHRONICLE_CONSUMER_COUNT", count},
+		{"CHRONICLE_PORT", strconv.Itoa(c.Port)},
+		{"CHRONICLE_CONFIG", c.RoutingSource},
+		{"CHRONICLE_QUEUE_CAPACITY", strconv.Itoa(c.QueueCapacity)},
+		{"CHRONICLE_BATCH_SIZE", strconv.Itoa(c.BatchSize)},
+		{"CHRONICLE_SHUTDOWN_TIMEOUT", c.ShutdownTimeout.String()},
+		{"CHRONICLE_LOG_FORMAT", c.LogFormat},
+		{"CHRONICLE_LOG_LEVEL", c.LogLevel},
+	}
+	switch c.Store {
+	case StoreSQLite:
+		s = append(s, Setting{"CHRONICLE_SQLITE_PATH", c.SQLitePath})
+	case StorePostgres:
+		s = append(s, Setting{"DATABASE_URL", Redact(c.DatabaseURL)}, Setting{"CHRONICLE_DB_POOL_SIZE", strconv.Itoa(c.DBPoolSize)})
+	}
+	if c.Transport == TransportRabbitMQ {
+		s = append(s, Setting{"RABBITMQ_URL", Redact(c.RabbitMQURL)},
+			Setting{"CHRONICLE_PREFETCH", strconv.Itoa(c.Prefetch)},
+			Setting{"CHRONICLE_PUBLISH_CHANNELS", strconv.Itoa(c.PublishChannels)},
+			Setting{"CHRONICLE_CONFIRM_TIMEOUT", c.ConfirmTimeout.String()})
+	}
+	return s
+}
+
+// Redact hides the password of a URL.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+type parser struct {
+	lookup Lookup
+	errs   []error
+}
+
+func (p *parser) fail(name, value, msg string) {
+	p.errs = append(p.errs, fmt.Errorf("%s=%q: %s", name, value, msg))
+}
+
+func (p *parser) get(name string) (string, bool) {
+	v, ok := p.lookup(name)
+	return strings.TrimSpace(v), ok && strings.TrimSpace(v) != ""
+}
+
+func (p *parser) str(name, def string) string {
+	if v, ok := p.get(name); ok {
+		return v
+	}
+	return def
+}
+
+func (p *parser) choice(name, def string, allowed map[string]string) string {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	if canon, ok := allowed[strings.ToLower(v)]; ok {
+		return canon
+	}
+	names := make([]string, 0, len(allowed))
+	for k := range allowed {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	p.fail(name, v, "must be one of "+strings.Join(names, ", "))
+	return def
+}
+
+func (p *parser) integer(name string, def, lo, hi int) int {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.fail(name, v, fmt.Sprintf("must be an integer from %d to %d", lo, hi))
+		return def
+	}
+	return n
+}
+
+func (p *parser) boolean(name string, def bool) bool {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, v, "must be true or false")
+		return def
+	}
+	return b
+}
+
+// duration accepts Go durations ("30s", "1m") and whole seconds ("30").
+func (p *parser) duration(name string, def time.Duration) time.Duration {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		p.fail(name, v, `must be a positive duration such as "30s" or a number of seconds`)
+		return def
+	}
+	return d
+}
+
+func (p *parser) rabbitURL() string {
+	if v, ok := p.get("RABBITMQ_URL"); ok {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
+			p.errs = append(p.errs, errors.New(`RABBITMQ_URL: must be a URL such as amqp://user:pass@host:5672/vhost`))
+		}
+		return v
+	}
+	port := p.integer("RABBITMQ_PORT", 5672, 1, 65535)
+	u := url.URL{
+		Scheme: "amqp",
+		User:   url.UserPassword(p.str("RABBITMQ_USER", "guest"), p.str("RABBITMQ_PASS", "guest")),
+		Host:   net.JoinHostPort(p.str("RABBITMQ_HOST", "localhost"), strconv.Itoa(port)),
+	}
+	vhost := p.str("RABBITMQ_VHOST", "/")
+	u.RawPath = "/" + url.PathEscape(vhost)
+	u.Path = "/" + vhost
+	return u.String()
+}
+
+func (p *parser) databaseURL() string {
+	if v, ok := p.get("DATABASE_URL"); ok {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			p.errs = append(p.errs, errors.New(`DATABASE_URL: must be a URL such as postgres://user:pass@host:5432/dbname`))
+		}
+		return v
+	}
+	port := p.integer("POSTGRES_PORT", 5432, 1, 65535)
+	u := url.URL{
+		Scheme: "postgres",
+		User:   url.UserPassword(p.str("POSTGRES_USER", "chronicle"), p.str("POSTGRES_PASSWORD", "chronicle")),
+		Host:   net.JoinHostPort(p.str("POSTGRES_HOST", "localhost"), strconv.Itoa(port)),
+		Path:   "/" + p.str("POSTGRES_DATABASE", "chronicle"),
+	}
+	return u.String()
+}

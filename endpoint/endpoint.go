@@ -1,0 +1,256 @@
+// Package endpoint assembles one Chronicle process, the Messaging Endpoint
+// of SPEC §1: it opens the configured store, builds the transport behind
+// the Messaging Gateway, starts the consumers of its role and serves HTTP,
+// as the mode (full, producer, consumer) says; and it stops them in the
+// order that loses nothing.
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"time"
+
+	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/config"
+	"github.com/chronicle-audit/chronicle/httpapi"
+	"github.com/chronicle-audit/chronicle/inproc"
+	"github.com/chronicle-audit/chronicle/memory"
+	"github.com/chronicle-audit/chronicle/routing"
+	"github.com/chronicle-audit/chronicle/sqlite"
+)
+
+// Endpoint is one running Chronicle process.
+type Endpoint struct {
+	cfg    *config.Config
+	logger *slog.Logger
+
+	store   chronicle.Store
+	gateway chronicle.Gateway
+	api     *httpapi.Server
+	srv     *http.Server
+	ln      net.Listener
+	served  chan error
+}
+
+// New returns an endpoint for cfg; Open starts it.
+func New(cfg *config.Config, logger *slog.Logger) *Endpoint {
+	return &Endpoint{cfg: cfg, logger: logger}
+}
+
+// Run starts the endpoint, waits for ctx to end (a signal), then stops it
+// within cfg.ShutdownTimeout.
+func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	e := New(cfg, logger)
+	if err := e.Open(ctx); err != nil {
+		e.Close(context.Background())
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	case err := <-e.served:
+		logger.Error("HTTP server stopped", "err", err)
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := e.Close(stopCtx); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// Open starts everything the mode asks for. On error, Close releases
+// what was opened.
+func (e *Endpoint) Open(ctx context.Context) error {
+	c := e.cfg
+	e.logStart()
+	var err error
+	if e.store, err = e.openStore(ctx); err != nil {
+		return err
+	}
+	if e.gateway, err = e.openGateway(ctx); err != nil {
+		return err
+	}
+	if c.RunsConsumers() {
+		if err := e.gateway.StartConsumers(ctx, c.ConsumerRole); err != nil {
+			return fmt.Errorf("start consumers: %w", err)
+		}
+		e.logConsumers()
+	}
+	if !c.ServesHTTP() {
+		return nil
+	}
+	apiCfg := httpapi.Config{Transport: e.gateway.Name(), Store: e.store, Logger: e.logger, HealthOnly: !c.ServesAPI()}
+	if c.ServesAPI() {
+		apiCfg.Gateway = e.gateway
+		if dlc, ok := e.gateway.(chronicle.DeadLetterChannel); ok {
+			apiCfg.DeadLetters = dlc
+		}
+	} else {
+		apiCfg.Gateway = healthOnly{e.gateway}
+	}
+	e.api = httpapi.New(apiCfg)
+	e.ln, err = net.Listen("tcp", c.Addr())
+	if err != nil {
+		return fmt.Errorf("listen on %s (CHRONICLE_PORT): %w", c.Addr(), err)
+	}
+	e.srv = &http.Server{
+		Handler:           e.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(e.logger.Handler(), slog.LevelWarn),
+	}
+	e.served = make(chan error, 1)
+	go func() { e.served <- e.srv.Serve(e.ln) }()
+	e.logger.Info("listening", "addr", e.ln.Addr().String(), "api", c.ServesAPI())
+	if c.DebugAddr != "" {
+		e.serveDebug(c.DebugAddr)
+	}
+	return nil
+}
+
+// serveDebug serves the profiler on its own address, never on the API's.
+func (e *Endpoint) serveDebug(addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go func() {
+		err := http.ListenAndServe(addr, mux)
+		e.logger.Warn("debug server stopped", "addr", addr, "err", err)
+	}()
+	e.logger.Info("profiler listening", "addr", addr)
+}
+
+// Addr is the address HTTP listens on, or "" when it does not.
+func (e *Endpoint) Addr() string {
+	if e.ln == nil {
+		return ""
+	}
+	return e.ln.Addr().String()
+}
+
+// Close stops in the order that loses nothing: new requests get 503 and
+// the listener closes; requests in flight finish; the gateway stops
+// intake and its consumers settle (in process: drain) what they hold;
+// the store closes last.
+func (e *Endpoint) Close(ctx context.Context) error {
+	var errs []error
+	if e.api != nil {
+		e.api.Drain()
+	}
+	if e.srv != nil {
+		if err := e.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop HTTP: %w", err))
+		}
+	}
+	if e.gateway != nil {
+		if err := e.gateway.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s transport: %w", e.gateway.Name(), err))
+		}
+	}
+	if e.store != nil {
+		if err := e.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s store: %w", e.store.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Endpoint) openStore(ctx context.Context) (chronicle.Store, error) {
+	c := e.cfg
+	switch c.Store {
+	case config.StoreMemory:
+		return memory.New(), nil
+	case config.StoreSQLite:
+		s, err := sqlite.Open(ctx, c.SQLitePath, sqlite.Options{Logger: e.logger, NoMigrate: !c.Migrate})
+		if err != nil {
+			return nil, fmt.Errorf("open store (CHRONICLE_SQLITE_PATH): %w", err)
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("CHRONICLE_STORE=%s is not available in this build", c.Store)
+}
+
+func (e *Endpoint) openGateway(ctx context.Context) (chronicle.Gateway, error) {
+	c := e.cfg
+	switch c.Transport {
+	case config.TransportInproc:
+		icfg := inproc.Config{
+			Routing:       c.Routing,
+			Store:         e.store,
+			Capacity:      c.QueueCapacity,
+			BatchSize:     c.BatchSize,
+			ConsumerCount: c.ConsumerCount,
+			Logger:        e.logger,
+		}
+		// With SQLite the queues are journaled in the events' database.
+		if j, ok := e.store.(chronicle.Journal); ok {
+			icfg.Journal = j
+		}
+		t, err := inproc.New(ctx, icfg)
+		if err != nil {
+			return nil, err
+		}
+		if !t.Durable() {
+			e.logger.Warn("in-process queues are in memory only: events accepted but not yet stored are lost if the process dies", "store", e.store.Name())
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("CHRONICLE_TRANSPORT=%s is not available in this build", c.Transport)
+}
+
+// logStart writes the start-up lines the seed writes: transport, store,
+// mode, routes.
+func (e *Endpoint) logStart() {
+	c := e.cfg
+	e.logger.Info("Chronicle starting", "transport", c.Transport, "store", c.Store, "mode", c.Mode,
+		"role", c.ConsumerRole, "config", c.RoutingSource)
+	for _, w := range c.Routing.Warnings {
+		e.logger.Warn("routing configuration: " + w)
+	}
+	for _, r := range c.Routing.Routes {
+		e.logger.Info("route", "name", r.Name, "exchange", r.Exchange, "routing_key", r.RoutingKey,
+			"queue", r.Queue, "dlq", r.DeadLetterQueue)
+	}
+	e.logger.Info("unrouted events", "queue", routing.UnroutedQueue)
+}
+
+func (e *Endpoint) logConsumers() {
+	plan, err := e.plan()
+	if err != nil {
+		return
+	}
+	var parts []string
+	for _, a := range plan {
+		parts = append(parts, fmt.Sprintf("%s×%d", a.Route.Queue, a.Workers))
+		e.logger.Info("consumers", "role", e.cfg.ConsumerRole, "route", a.Route.Name, "queue", a.Route.Queue, "workers", a.Workers)
+	}
+	e.logger.Debug("consuming", "queues", strings.Join(parts, " "))
+}
+
+func (e *Endpoint) plan() ([]routing.Assignment, error) {
+	if t, ok := e.gateway.(*inproc.Transport); ok {
+		return t.Plan(e.cfg.ConsumerRole)
+	}
+	return e.cfg.Routing.Plan(e.cfg.ConsumerRole, e.cfg.ConsumerCount)
+}
+
+// healthOnly lets a consumer process's /health ping the transport without
+// exposing Publish.
+type healthOnly struct{ chronicle.Gateway }
+
+func (h healthOnly) Publish(context.Context, []*chronicle.Event) error {
+	return chronicle.Errorf(chronicle.ErrUnavailable, "this process is a consumer: it does not accept events")
+}

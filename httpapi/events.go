@@ -1,0 +1,202 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/ingest"
+)
+
+// readBody reads at most ingest.MaxBodyBytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, ingest.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, chronicle.Errorf(chronicle.ErrTooLarge, "request body is larger than %d bytes", ingest.MaxBodyBytes)
+	case err != nil:
+		return nil, chronicle.Errorf(chronicle.ErrInvalid, "read request body: %v", err)
+	}
+	return body, nil
+}
+
+// createEvent: decode, run the pipeline, publish, and answer 202 only
+// once the transport holds the event durably.
+func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	e, err := ingest.Decode(body)
+	if err == nil {
+		err = s.cfg.Pipeline.Process(e)
+	}
+	if err == nil {
+		err = s.cfg.Gateway.Publish(r.Context(), []*chronicle.Event{e})
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.cfg.Logger.Debug("event accepted", "id", e.ID, "event_type", e.EventType, "actor", e.Actor)
+	writeJSON(w, http.StatusAccepted, acceptedResponse{Status: "accepted", ID: e.ID})
+}
+
+type acceptedResponse struct {
+	Status string `json:"status"`
+	ID     string `json:"id"`
+}
+
+// Query parameters of GET /events.
+var listParams = map[string]bool{
+	"actor": true, "action": true, "event_type": true, "resource_type": true, "resource_id": true,
+	"correlation_id": true, "entity_key": true, "since": true, "until": true, "limit": true, "cursor": true,
+}
+
+// parseFilter reads GET /events's query. An unknown parameter is an
+// error: a misspelt filter must not silently return everything.
+func parseFilter(q url.Values) (chronicle.EventFilter, error) {
+	for k := range q {
+		if !listParams[k] {
+			return chronicle.EventFilter{}, chronicle.Errorf(chronicle.ErrInvalid, "unknown query parameter %q", k)
+		}
+	}
+	f := chronicle.EventFilter{
+		Actor:         strings.ToLower(q.Get("actor")),
+		Action:        q.Get("action"),
+		EventType:     q.Get("event_type"),
+		ResourceType:  q.Get("resource_type"),
+		CorrelationID: q.Get("correlation_id"),
+		EntityKey:     q.Get("entity_key"),
+		Limit:         chronicle.DefaultLimit,
+	}
+	if q.Has("resource_id") {
+		v := q.Get("resource_id")
+		f.ResourceID = &v
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > chronicle.MaxLimit {
+			return f, chronicle.Errorf(chronicle.ErrInvalid, "limit must be an integer from 1 to %d, not %q", chronicle.MaxLimit, v)
+		}
+		f.Limit = n
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return f, chronicle.Errorf(chronicle.ErrInvalid, "%s must be an RFC 3339 time such as 2026-01-02T15:04:05Z, not %q", p.name, v)
+			}
+			*p.dst = t.UTC()
+		}
+	}
+	if v := q.Get("cursor"); v != "" {
+		p, err := decodeCursor(v)
+		if err != nil {
+			return f, err
+		}
+		f.After = &p
+	}
+	return f, nil
+}
+
+// A cursor is the (timestamp, id) of the last event of a page, opaque to
+// clients.
+func encodeCursor(p chronicle.Position) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(p.Timestamp.UnixMicro(), 10) + "|" + p.ID))
+}
+
+func decodeCursor(s string) (chronicle.Position, error) {
+	bad := chronicle.Errorf(chronicle.ErrInvalid, "invalid cursor %q: use the one in the Link header of the previous page", s)
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return chronicle.Position{}, bad
+	}
+	ts, id, ok := strings.Cut(string(raw), "|")
+	if !ok || id == "" {
+		return chronicle.Position{}, bad
+	}
+	us, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return chronicle.Position{}, bad
+	}
+	return chronicle.Position{Timestamp: time.UnixMicro(us).UTC(), ID: id}, nil
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := parseFilter(q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	events, err := s.cfg.Store.Events(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if events, err = s.enrich(r, events); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(events) == f.Limit {
+		q.Set("cursor", encodeCursor(chronicle.PositionOf(events[len(events)-1])))
+		w.Header().Set("Link", "<"+r.URL.Path+"?"+q.Encode()+`>; rel="next"`)
+	}
+	writeJSON(w, http.StatusOK, events)
+}
+
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
+	e, err := s.cfg.Store.Event(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := s.enrich(r, []*chronicle.Event{e})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out[0])
+}
+
+// enrich adds the registered entity's name and attributes to each event
+// that names one (the event's own metadata wins). Stored events are not
+// changed.
+func (s *Server) enrich(r *http.Request, events []*chronicle.Event) ([]*chronicle.Event, error) {
+	var keys []string
+	seen := map[string]bool{}
+	for _, e := range events {
+		if e.EntityKey != "" && !seen[e.EntityKey] {
+			seen[e.EntityKey] = true
+			keys = append(keys, e.EntityKey)
+		}
+	}
+	if len(keys) == 0 {
+		if events == nil {
+			events = []*chronicle.Event{}
+		}
+		return events, nil
+	}
+	ents, err := s.cfg.Store.EntitiesByKey(r.Context(), keys)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range events {
+		if ent := ents[e.EntityKey]; ent != nil {
+			events[i] = chronicle.Enrich(e, ent)
+		}
+	}
+	return events, nil
+}
