@@ -21,6 +21,7 @@ import (
 	"github.com/chronicle-audit/chronicle/httpapi"
 	"github.com/chronicle-audit/chronicle/inproc"
 	"github.com/chronicle-audit/chronicle/memory"
+	"github.com/chronicle-audit/chronicle/rabbitmq"
 	"github.com/chronicle-audit/chronicle/routing"
 	"github.com/chronicle-audit/chronicle/sqlite"
 )
@@ -205,6 +206,23 @@ func (e *Endpoint) openGateway(ctx context.Context) (chronicle.Gateway, error) {
 		}
 		if !t.Durable() {
 			e.logger.Warn("in-process queues are in memory only: events accepted but not yet stored are lost if the process dies", "store", e.store.Name())
+		}
+		return t, nil
+	case config.TransportRabbitMQ:
+		t, err := rabbitmq.New(ctx, rabbitmq.Config{
+			URL:             c.RabbitMQURL,
+			Routing:         c.Routing,
+			Store:           e.store,
+			PublishChannels: c.PublishChannels,
+			ConfirmTimeout:  c.ConfirmTimeout,
+			Prefetch:        c.Prefetch,
+			BatchSize:       c.BatchSize,
+			ConsumerCount:   c.ConsumerCount,
+			Name:            "chronicle " + c.Mode,
+			Logger:          e.logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("RabbitMQ: %w", err)
 		}
 		return t, nil
 	}

@@ -46,6 +46,7 @@ func TestTransport(t *testing.T) {
 			return dl
 		},
 		BoundedQueues: true,
+		DrainsOnClose: true,
 	})
 }
 

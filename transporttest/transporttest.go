@@ -45,6 +45,11 @@ type Harness struct {
 	// full (in process). RabbitMQ queues are bounded by the broker's
 	// resources instead.
 	BoundedQueues bool
+	// DrainsOnClose: Close stores everything queued (in process, where
+	// nothing else would). On RabbitMQ the queues outlive the process;
+	// Close settles only the deliveries in hand and the rest waits in the
+	// broker for the next consumer.
+	DrainsOnClose bool
 }
 
 // Run runs the suite.
@@ -367,6 +372,15 @@ func testDrainOnClose(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	closeGW(t, gw)
+	if !h.DrainsOnClose {
+		// What the first consumers did not take is still queued: a new
+		// process stores it.
+		next := h.New(t, routing.Default(), rec, Options{})
+		if err := next.StartConsumers(t.Context(), "default"); err != nil {
+			t.Fatal(err)
+		}
+		Eventually(t, 30*time.Second, "the rest stored by the next consumers", func() bool { return rec.Stored(ids...) })
+	}
 	if !rec.Stored(ids...) {
 		n := 0
 		for _, id := range ids {

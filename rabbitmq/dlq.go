@@ -1,0 +1,304 @@
+package rabbitmq
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/routing"
+)
+
+// DeadLetterQueues implements chronicle.DeadLetterChannel.
+func (t *Transport) DeadLetterQueues(ctx context.Context) ([]chronicle.QueueStatus, error) {
+	p, err := t.begin()
+	if err != nil {
+		return nil, err
+	}
+	defer t.inflight.Done()
+	var qs []chronicle.QueueStatus
+	for _, q := range queueNames(t.cfg.Routing) {
+		if q.Kind != chronicle.QueueRoute {
+			qs = append(qs, q)
+		}
+	}
+	return inspect(p.conn, qs)
+}
+
+func (t *Transport) deadLetterQueue(name string) (chronicle.QueueKind, error) {
+	if name == routing.UnroutedQueue {
+		return chronicle.QueueUnrouted, nil
+	}
+	for _, r := range t.cfg.Routing.Routes {
+		if r.DeadLetterQueue == name {
+			return chronicle.QueueDeadLetter, nil
+		}
+	}
+	return "", chronicle.Errorf(chronicle.ErrNotFound, "no dead-letter queue named %s", name)
+}
+
+// holding is a set of messages taken from a dead-letter queue without
+// acknowledgement on a channel of its own. Whatever is not acked goes back
+// to the queue, in its original position, when the channel closes: the
+// broker requeues unacknowledged messages in order.
+type holding struct {
+	ch   *amqp.Channel
+	msgs []amqp.Delivery
+}
+
+// hold takes up to limit messages (all when limit <= 0) from the head of
+// queue. It never takes more than the queue held when it started, so it
+// cannot chase its own requeued messages.
+func (t *Transport) hold(p *publisher, queue string, limit int) (*holding, error) {
+	ch, err := p.conn.Channel()
+	if err != nil {
+		return nil, unavailable("open channel", err)
+	}
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		ch.Close()
+		return nil, unavailable("inspect "+queue, err)
+	}
+	n := q.Messages
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	h := &holding{ch: ch}
+	for len(h.msgs) < n {
+		d, ok, err := ch.Get(queue, false)
+		if err != nil {
+			ch.Close()
+			return nil, unavailable("get from "+queue, err)
+		}
+		if !ok {
+			break
+		}
+		h.msgs = append(h.msgs, d)
+	}
+	return h, nil
+}
+
+// release returns every message not acked to the queue, in order.
+func (h *holding) release() { h.ch.Close() }
+
+// PeekDeadLetters implements chronicle.DeadLetterChannel: the messages are
+// read and handed back, so the queue is unchanged (depth and order).
+func (t *Transport) PeekDeadLetters(ctx context.Context, queue string, limit int) ([]chronicle.DeadLetter, error) {
+	kind, err := t.deadLetterQueue(queue)
+	if err != nil {
+		return nil, err
+	}
+	p, err := t.begin()
+	if err != nil {
+		return nil, err
+	}
+	defer t.inflight.Done()
+	h, err := t.hold(p, queue, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer h.release()
+	out := make([]chronicle.DeadLetter, len(h.msgs))
+	for i, d := range h.msgs {
+		out[i] = DeadLetterOf(d, kind == chronicle.QueueUnrouted)
+	}
+	return out, nil
+}
+
+func selected(sel chronicle.Selection, d amqp.Delivery, i int) bool {
+	switch {
+	case len(sel.IDs) > 0:
+		return slices.Contains(sel.IDs, d.MessageId)
+	case sel.Limit > 0:
+		return i < sel.Limit
+	default:
+		return true
+	}
+}
+
+// ReplayDeadLetters implements chronicle.DeadLetterChannel. Each selected
+// dead letter is published, with a confirm, straight to the queue it died
+// in (through the default exchange, so no other route gets a second copy)
+// and only then acked on the dead-letter queue. Its death headers travel
+// with it, so if it dies again its count goes up. Unrouted messages go
+// through the exchange again: the configuration may route them now.
+func (t *Transport) ReplayDeadLetters(ctx context.Context, queue string, sel chronicle.Selection) (int, error) {
+	kind, err := t.deadLetterQueue(queue)
+	if err != nil {
+		return 0, err
+	}
+	p, err := t.begin()
+	if err != nil {
+		return 0, err
+	}
+	defer t.inflight.Done()
+	limit := 0
+	if len(sel.IDs) == 0 {
+		limit = sel.Limit
+	}
+	h, err := t.hold(p, queue, limit)
+	if err != nil {
+		return 0, err
+	}
+	defer h.release()
+	ch := p.channel()
+	replayed := 0
+	for i, d := range h.msgs {
+		if !selected(sel, d, i) {
+			continue
+		}
+		exchange, key := "", str(d.Headers[chronicle.HeaderOriginQueue])
+		if kind == chronicle.QueueUnrouted {
+			exchange, key = t.exchange, d.RoutingKey
+		} else if key == "" {
+			key = xDeathQueue(d.Headers)
+		}
+		if kind != chronicle.QueueUnrouted && t.cfg.Routing.RouteByQueue(key) == nil {
+			t.logger.Warn("rabbitmq: dead letter has no known origin queue; left in place", "queue", queue, "message_id", d.MessageId, "origin", key)
+			continue
+		}
+		msg := amqp.Publishing{
+			Headers:      d.Headers,
+			ContentType:  d.ContentType,
+			DeliveryMode: amqp.Persistent,
+			MessageId:    d.MessageId,
+			Type:         d.Type,
+			Timestamp:    d.Timestamp,
+			Body:         d.Body,
+		}
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
+		if err != nil {
+			return replayed, unavailable("replay", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, t.cfg.ConfirmTimeout)
+		err = waitConfirms(wctx, []*amqp.DeferredConfirmation{dc})
+		cancel()
+		if err != nil {
+			return replayed, err
+		}
+		if err := d.Ack(false); err != nil {
+			return replayed, unavailable("ack replayed message", err)
+		}
+		replayed++
+	}
+	return replayed, nil
+}
+
+// PurgeDeadLetters implements chronicle.DeadLetterChannel.
+func (t *Transport) PurgeDeadLetters(ctx context.Context, queue string, sel chronicle.Selection) (int, error) {
+	if _, err := t.deadLetterQueue(queue); err != nil {
+		return 0, err
+	}
+	p, err := t.begin()
+	if err != nil {
+		return 0, err
+	}
+	defer t.inflight.Done()
+	limit := 0
+	if len(sel.IDs) == 0 {
+		limit = sel.Limit
+	}
+	h, err := t.hold(p, queue, limit)
+	if err != nil {
+		return 0, err
+	}
+	defer h.release()
+	purged := 0
+	for i, d := range h.msgs {
+		if !selected(sel, d, i) {
+			continue
+		}
+		if err := d.Ack(false); err != nil {
+			return purged, unavailable("purge", err)
+		}
+		purged++
+	}
+	return purged, nil
+}
+
+// DeadLetterOf reads a dead letter's story: Chronicle's x-chronicle-*
+// headers when a consumer rejected it, RabbitMQ's x-death when the broker
+// dead-lettered it (rejected, expired, delivery limit), and the unrouted
+// queue's own facts (unrouted is true for its messages).
+func DeadLetterOf(d amqp.Delivery, unrouted bool) chronicle.DeadLetter {
+	h := d.Headers
+	out := chronicle.DeadLetter{
+		ID:         d.MessageId,
+		Payload:    string(d.Body),
+		Reason:     str(h[chronicle.HeaderReason]),
+		Exchange:   str(h[chronicle.HeaderOriginExchange]),
+		RoutingKey: str(h[chronicle.HeaderOriginRoutingKey]),
+		Queue:      str(h[chronicle.HeaderOriginQueue]),
+	}
+	out.Count, _ = strconv.Atoi(str(h[chronicle.HeaderDeathCount]))
+	out.FirstDeathAt, _ = time.Parse(time.RFC3339Nano, str(h[chronicle.HeaderFirstDeath]))
+	if deaths, ok := h["x-death"].([]any); ok && len(deaths) > 0 {
+		// The broker's record: the most recent death first.
+		if last, ok := deaths[0].(amqp.Table); ok {
+			if out.Reason == "" {
+				out.Reason = brokerReason(str(last["reason"]))
+			}
+			if out.Queue == "" {
+				out.Queue = str(last["queue"])
+			}
+			if out.Exchange == "" {
+				out.Exchange = str(last["exchange"])
+			}
+			if out.RoutingKey == "" {
+				if keys, ok := last["routing-keys"].([]any); ok && len(keys) > 0 {
+					out.RoutingKey = str(keys[0])
+				}
+			}
+		}
+		total := 0
+		for _, x := range deaths {
+			if t, ok := x.(amqp.Table); ok {
+				if n, ok := t["count"].(int64); ok {
+					total += int(n)
+				}
+			}
+		}
+		if total > out.Count {
+			out.Count = total
+		}
+		if first, ok := h["x-first-death-time"].(time.Time); ok && out.FirstDeathAt.IsZero() {
+			out.FirstDeathAt = first.UTC()
+		}
+	}
+	if unrouted && out.Reason == "" {
+		// Routed here by the alternate exchange: the delivery still names
+		// the exchange and routing key it was published with.
+		out.Reason = "unroutable: no route matches " + d.RoutingKey
+		out.Exchange, out.RoutingKey, out.Count = d.Exchange, d.RoutingKey, 1
+		out.FirstDeathAt = d.Timestamp.UTC()
+	}
+	return out
+}
+
+func brokerReason(r string) string {
+	switch r {
+	case "rejected":
+		return "rejected: a consumer rejected the message"
+	case "expired":
+		return "expired: the message's TTL passed"
+	case "maxlen":
+		return "dropped: the queue reached its length limit"
+	case "delivery_limit":
+		return "delivery limit reached: redelivered too many times"
+	default:
+		return fmt.Sprintf("dead-lettered by the broker: %s", r)
+	}
+}
+
+func xDeathQueue(h amqp.Table) string {
+	if deaths, ok := h["x-death"].([]any); ok && len(deaths) > 0 {
+		if t, ok := deaths[0].(amqp.Table); ok {
+			return str(t["queue"])
+		}
+	}
+	return ""
+}
