@@ -44,9 +44,15 @@ type command struct {
 	flags func(fs *flag.FlagSet)
 }
 
-var commands = map[string]*command{}
-
-func register(c *command) { commands[c.name] = c }
+// commandTable is every subcommand, by name.
+func commandTable() map[string]*command {
+	table := map[string]*command{}
+	register := func(c *command) { table[c.name] = c }
+	for _, add := range []func(func(*command)){serveCommands, postCommands, floodCommands, eventsCommands, showCommands} {
+		add(register)
+	}
+	return table
+}
 
 // usageError is a command-line mistake: exit code 2.
 type usageError struct{ msg string }
@@ -57,25 +63,26 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 
 // Main runs the command line and returns the process's exit code.
 func Main(ctx context.Context, args []string, env *Env) int {
+	commands := commandTable()
 	name := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-		printUsage(env.Stdout)
+		printUsage(env.Stdout, commands)
 		return ExitOK
 	}
 	if name == "help" {
 		if len(args) > 0 && commands[args[0]] != nil {
 			name, args = args[0], []string{"-h"}
 		} else {
-			printUsage(env.Stdout)
+			printUsage(env.Stdout, commands)
 			return ExitOK
 		}
 	}
 	cmd := commands[name]
 	if cmd == nil {
 		fmt.Fprintf(env.Stderr, "chronicle: unknown command %q\n\n", name)
-		printUsage(env.Stderr)
+		printUsage(env.Stderr, commands)
 		return ExitUsage
 	}
 	fs := flag.NewFlagSet("chronicle "+name, flag.ContinueOnError)
@@ -128,7 +135,7 @@ func indent(err error) string {
 	return strings.Join(lines, "\n")
 }
 
-func printUsage(w io.Writer) {
+func printUsage(w io.Writer, commands map[string]*command) {
 	fmt.Fprintln(w, "chronicle: an audit-log service built on Enterprise Integration Patterns.")
 	fmt.Fprintln(w, "\nusage: chronicle [command] [flags]   (no command: serve)")
 	fmt.Fprintln(w, "\ncommands:")

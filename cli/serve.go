@@ -7,7 +7,8 @@ import (
 	"github.com/chronicle-audit/chronicle/endpoint"
 )
 
-func init() {
+// serveCommands adds the serve commands.
+func serveCommands(register func(*command)) {
 	register(&command{
 		name:    "serve",
 		summary: "run Chronicle in CHRONICLE_MODE (full: API + consumers; producer; consumer)",
@@ -72,4 +73,3 @@ func serve(ctx context.Context, env *Env, fs *flag.FlagSet, args []string, mode 
 	}
 	return endpoint.Run(ctx, cfg, newLogger(cfg, env.Stderr))
 }
-

@@ -73,6 +73,9 @@ func (s *Server) routes() {
 		m.HandleFunc("GET /entities/{key}", s.getEntity)
 		m.HandleFunc("DELETE /entities/{key}", s.deleteEntity)
 		m.HandleFunc("GET /queues", s.queues)
+		if s.cfg.DeadLetters != nil {
+			s.dlqRoutes()
+		}
 	}
 	m.HandleFunc("/", s.fallback)
 }

@@ -343,3 +343,43 @@ func TestHealthOnly(t *testing.T) {
 	expect(t, b.do(t, "GET", "/health", ""), 200, `"transport":"rabbitmq"`)
 	expect(t, b.do(t, "POST", "/events", validEvent), 404, `not found`)
 }
+
+func TestDeadLetters(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0, true)
+	for i, id := range []string{"p-1", "p-2", "p-3"} {
+		if err := b.tr.PublishMessage(t.Context(), chronicle.Message{ID: id, Type: "user.created", Body: []byte(`{"broken":` + string(rune('0'+i)))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		dl, _ := b.tr.PeekDeadLetters(t.Context(), "chronicle.users.dlq", 0)
+		if len(dl) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dead letters: %v", dl)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	expect(t, b.do(t, "GET", "/dlq", ""), 200, `{"queue":"chronicle.users.dlq","route":"user_events","depth":3}`)
+	r := b.do(t, "GET", "/dlq/chronicle.users.dlq?limit=2", "")
+	expect(t, r, 200, `"id":"p-1"`)
+	got := decode[[]map[string]any](t, r)
+	if len(got) != 2 || got[0]["queue"] != "chronicle.users" || got[0]["routing_key"] != "user.created" || got[0]["count"] != float64(1) || !strings.HasPrefix(got[0]["reason"].(string), "parse error") {
+		t.Fatalf("peek = %v", got)
+	}
+	for _, k := range []string{"id", "payload", "reason", "exchange", "routing_key", "queue", "count", "first_death_at"} {
+		if _, ok := got[0][k]; !ok {
+			t.Errorf("dead letter lacks %q: %v", k, got[0])
+		}
+	}
+	expect(t, b.do(t, "GET", "/dlq/chronicle.nope", ""), 404, `no dead-letter queue named chronicle.nope`)
+	expect(t, b.do(t, "GET", "/dlq/chronicle.users.dlq?limit=0", ""), 400, `limit must be`)
+	expect(t, b.do(t, "DELETE", "/dlq/chronicle.users.dlq", ""), 400, `say which dead letters to purge`)
+	expect(t, b.do(t, "DELETE", "/dlq/chronicle.users.dlq", `{"ids":["p-2"]}`), 200, `{"purged":1}`)
+	expect(t, b.do(t, "POST", "/dlq/chronicle.users.dlq/replay", `{"limit":0}`), 400, `limit must be at least 1`)
+	expect(t, b.do(t, "POST", "/dlq/chronicle.users.dlq/replay", `{"limit":1}`), 200, `{"replayed":1}`)
+	expect(t, b.do(t, "DELETE", "/dlq/chronicle.unrouted", `{"all":true}`), 200, `{"purged":0}`)
+}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
-	"github.com/chronicle-audit/chronicle/ingest"
 )
 
 // consumer is one competing consumer worker of a route queue.
@@ -57,10 +56,11 @@ func (c *consumer) run() {
 func (c *consumer) process(batch []*chronicle.JournalEntry) bool {
 	s := &chronicle.Settlement{Events: make([]*chronicle.Event, 0, len(batch))}
 	var dead []*chronicle.JournalEntry
+	check, trusted := c.t.cfg.check()
 	for _, e := range batch {
 		ev, reason := e.Message.Event, ""
-		if ev == nil {
-			ev, reason = ingest.Check(e.Message.Body)
+		if ev == nil || !trusted {
+			ev, reason = check(e.Message.Body)
 		}
 		if reason == "" {
 			s.Events = append(s.Events, ev)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/ingest"
 	"github.com/chronicle-audit/chronicle/routing"
 )
 
@@ -41,6 +42,11 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between attempts to settle
 	// a batch while the store fails. Default to 50ms and 5s.
 	RetryMin, RetryMax time.Duration
+	// Check decides whether a message is a storable event (the consumer's
+	// Message Translator). Defaults to ingest.Check; messages published
+	// by this process then skip decoding, as they were checked on the way
+	// in.
+	Check func(body []byte) (*chronicle.Event, string)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now is the clock for dead-letter times. Defaults to time.Now.
@@ -73,6 +79,15 @@ func (c *Config) withDefaults() error {
 		c.Now = time.Now
 	}
 	return nil
+}
+
+// check is the consumers' check, and whether they may trust a message's
+// decoded Event instead of running it.
+func (c *Config) check() (func([]byte) (*chronicle.Event, string), bool) {
+	if c.Check != nil {
+		return c.Check, false
+	}
+	return ingest.Check, true
 }
 
 // RetryAfter is what a refused publisher is told to wait.

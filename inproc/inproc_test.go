@@ -3,7 +3,9 @@ package inproc_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +33,8 @@ func TestTransport(t *testing.T) {
 	t.Parallel()
 	transporttest.Run(t, transporttest.Harness{
 		New: func(t *testing.T, rc *routing.Config, store chronicle.EventStore, o transporttest.Options) chronicle.Gateway {
-			return newTransport(t, inproc.Config{Routing: rc, Store: store, Capacity: o.Capacity, ConsumerCount: o.ConsumerCount})
+			return newTransport(t, inproc.Config{Routing: rc, Store: store, Journal: journalFor(t, store),
+				Capacity: o.Capacity, ConsumerCount: o.ConsumerCount, Check: o.Check})
 		},
 		PublishMessage: func(t *testing.T, gw chronicle.Gateway, m chronicle.Message) {
 			if err := gw.(*inproc.Transport).PublishMessage(t.Context(), m); err != nil {
@@ -48,6 +51,71 @@ func TestTransport(t *testing.T) {
 		BoundedQueues: true,
 		DrainsOnClose: true,
 	})
+}
+
+// journals gives each test one journal that outlives its transports, as
+// the SQLite journal outlives a process, while events go to the test's
+// recording store.
+var journals sync.Map
+
+func journalFor(t *testing.T, store chronicle.EventStore) chronicle.Journal {
+	if j, ok := journals.Load(t); ok {
+		return j.(*testJournal)
+	}
+	j := &testJournal{store: store, entries: map[int64]*chronicle.JournalEntry{}}
+	journals.Store(t, j)
+	t.Cleanup(func() { journals.Delete(t) })
+	return j
+}
+
+// testJournal is a chronicle.Journal in memory.
+type testJournal struct {
+	store   chronicle.EventStore
+	mu      sync.Mutex
+	seq     int64
+	entries map[int64]*chronicle.JournalEntry
+}
+
+func (j *testJournal) Append(_ context.Context, es []*chronicle.JournalEntry) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, e := range es {
+		j.seq++
+		e.Seq = j.seq
+		c := *e
+		c.Message.Event = nil
+		j.entries[e.Seq] = &c
+	}
+	return nil
+}
+
+func (j *testJournal) Pending(context.Context) ([]*chronicle.JournalEntry, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []*chronicle.JournalEntry
+	for _, e := range j.entries {
+		c := *e
+		out = append(out, &c)
+	}
+	slices.SortFunc(out, func(a, b *chronicle.JournalEntry) int { return int(a.Seq - b.Seq) })
+	return out, nil
+}
+
+func (j *testJournal) Settle(ctx context.Context, s *chronicle.Settlement) error {
+	if err := j.store.StoreEvents(ctx, s.Events); err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, seq := range s.Remove {
+		delete(j.entries, seq)
+	}
+	for _, e := range s.Move {
+		c := *e
+		c.Message.Event = nil
+		j.entries[e.Seq] = &c
+	}
+	return nil
 }
 
 func openSQLite(t *testing.T, path string) *sqlite.Store {

@@ -11,7 +11,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/chronicle-audit/chronicle"
-	"github.com/chronicle-audit/chronicle/ingest"
 	"github.com/chronicle-audit/chronicle/routing"
 )
 
@@ -216,7 +215,7 @@ func (w *worker) handle(batch []amqp.Delivery) bool {
 	var dead []deadLetter
 	var drop []uint64
 	for _, d := range batch {
-		e, reason := ingest.Check(d.Body)
+		e, reason := w.t.cfg.Check(d.Body)
 		switch {
 		case reason == "":
 			events = append(events, e)

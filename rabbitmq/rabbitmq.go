@@ -23,6 +23,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/ingest"
 	"github.com/chronicle-audit/chronicle/routing"
 )
 
@@ -52,6 +53,9 @@ type Config struct {
 	// attempts and between attempts to store a batch. Default to 100ms
 	// and 10s.
 	RetryMin, RetryMax time.Duration
+	// Check decides whether a delivery is a storable event (the
+	// consumer's Message Translator). Defaults to ingest.Check.
+	Check func(body []byte) (*chronicle.Event, string)
 	// Name labels this process's connections (shown by the broker).
 	// Defaults to "chronicle".
 	Name string
@@ -91,6 +95,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.Name == "" {
 		c.Name = "chronicle"
+	}
+	if c.Check == nil {
+		c.Check = ingest.Check
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -73,7 +73,7 @@ func TestTransport(t *testing.T) {
 	t.Parallel()
 	transporttest.Run(t, transporttest.Harness{
 		New: func(t *testing.T, rc *routing.Config, store chronicle.EventStore, o transporttest.Options) chronicle.Gateway {
-			return newTransport(t, rabbitmq.Config{Routing: rc, Store: store, ConsumerCount: o.ConsumerCount})
+			return newTransport(t, rabbitmq.Config{Routing: rc, Store: store, ConsumerCount: o.ConsumerCount, Check: o.Check})
 		},
 		PublishMessage: func(t *testing.T, gw chronicle.Gateway, m chronicle.Message) {
 			if err := gw.(*rabbitmq.Transport).PublishMessage(t.Context(), m); err != nil {

@@ -27,6 +27,9 @@ type Options struct {
 	Capacity int
 	// ConsumerCount is the number of workers per queue; 0: the role's.
 	ConsumerCount int
+	// Check replaces the consumers' message check (ingest.Check), to play
+	// a consumer version with a bug that a later version fixes.
+	Check func(body []byte) (*chronicle.Event, string)
 }
 
 // Harness builds gateways of one transport.
@@ -70,6 +73,11 @@ func Run(t *testing.T, h Harness) {
 		{"StoreOutageRetried", testStoreOutage, false},
 		{"UnknownRole", testUnknownRole, false},
 		{"PublishAfterClose", testPublishAfterClose, false},
+		{"PeekLeavesQueueUnchanged", testPeek, false},
+		{"ReplayFixedStoresOnce", testReplayFixed, false},
+		{"ReplayStillBrokenCountsDeaths", testReplayBroken, false},
+		{"ReplayUnroutedAfterNewRoute", testReplayUnrouted, false},
+		{"PurgeByID", testPurge, false},
 	}
 	for _, tt := range tests {
 		if tt.skip {
