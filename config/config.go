@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chronicle-audit/chronicle/auth"
 	"github.com/chronicle-audit/chronicle/routing"
 )
 
@@ -98,6 +99,17 @@ type Config struct {
 	// DebugAddr, when set, serves net/http/pprof there
 	// (CHRONICLE_DEBUG_ADDR, e.g. 127.0.0.1:6060). Defaults to "": off.
 	DebugAddr string
+	// APIKeys are the keys of CHRONICLE_API_KEYS; nil when unset.
+	APIKeys *auth.Keyring
+	// APIKeysFile is CHRONICLE_API_KEYS_FILE (or CHRONICLE_API_KEYS=file:PATH):
+	// keys read from a file that is re-read when it changes.
+	APIKeysFile string
+	// MaxInflight bounds POST /events requests in process at once
+	// (CHRONICLE_MAX_INFLIGHT); beyond it they get 429. Defaults to 1024.
+	MaxInflight int
+	// IdempotencyTTL is how long idempotency keys are kept
+	// (CHRONICLE_IDEMPOTENCY_TTL), at least 24h. Defaults to 24h.
+	IdempotencyTTL time.Duration
 	// Migrate applies pending migrations at start-up
 	// (CHRONICLE_AUTO_MIGRATE). Defaults to true.
 	Migrate bool
@@ -130,6 +142,24 @@ func FromEnv(lookup Lookup) (*Config, error) {
 		DBPoolSize:      p.integer("CHRONICLE_DB_POOL_SIZE", 8, 1, 1000),
 		Migrate:         p.boolean("CHRONICLE_AUTO_MIGRATE", true),
 		DebugAddr:       p.str("CHRONICLE_DEBUG_ADDR", ""),
+		MaxInflight:     p.integer("CHRONICLE_MAX_INFLIGHT", 1024, 1, 1_000_000),
+		IdempotencyTTL:  p.duration("CHRONICLE_IDEMPOTENCY_TTL", 24*time.Hour),
+		APIKeysFile:     p.str("CHRONICLE_API_KEYS_FILE", ""),
+	}
+	if c.IdempotencyTTL < 24*time.Hour {
+		p.fail("CHRONICLE_IDEMPOTENCY_TTL", c.IdempotencyTTL.String(), "must be at least 24h: clients retry for a day")
+	}
+	if spec, ok := p.get("CHRONICLE_API_KEYS"); ok {
+		if path, isFile := strings.CutPrefix(spec, "file:"); isFile {
+			c.APIKeysFile = path
+		} else if kr, err := auth.Parse(spec); err != nil {
+			// The value is secret: name the variable, not its content.
+			p.errs = append(p.errs, fmt.Errorf("CHRONICLE_API_KEYS: %w", err))
+		} else if kr.Len() == 0 {
+			p.errs = append(p.errs, errors.New("CHRONICLE_API_KEYS: set but holds no key; unset it to run without access control"))
+		} else {
+			c.APIKeys = kr
+		}
 	}
 	if c.DebugAddr != "" {
 		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
@@ -208,6 +238,15 @@ func (c *Config) Settings() []Setting {
 		{"CHRONICLE_LOG_FORMAT", c.LogFormat},
 		{"CHRONICLE_LOG_LEVEL", c.LogLevel},
 	}
+	switch {
+	case c.APIKeysFile != "":
+		s = append(s, Setting{"CHRONICLE_API_KEYS_FILE", c.APIKeysFile})
+	case c.APIKeys != nil:
+		s = append(s, Setting{"CHRONICLE_API_KEYS", fmt.Sprintf("%d keys (hidden)", c.APIKeys.Len())})
+	default:
+		s = append(s, Setting{"CHRONICLE_API_KEYS", "unset: access control is off"})
+	}
+	s = append(s, Setting{"CHRONICLE_MAX_INFLIGHT", strconv.Itoa(c.MaxInflight)}, Setting{"CHRONICLE_IDEMPOTENCY_TTL", c.IdempotencyTTL.String()})
 	switch c.Store {
 	case StoreSQLite:
 		s = append(s, Setting{"CHRONICLE_SQLITE_PATH", c.SQLitePath})

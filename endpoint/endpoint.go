@@ -17,10 +17,12 @@ import (
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/auth"
 	"github.com/chronicle-audit/chronicle/config"
 	"github.com/chronicle-audit/chronicle/httpapi"
 	"github.com/chronicle-audit/chronicle/inproc"
 	"github.com/chronicle-audit/chronicle/memory"
+	"github.com/chronicle-audit/chronicle/metrics"
 	"github.com/chronicle-audit/chronicle/rabbitmq"
 	"github.com/chronicle-audit/chronicle/routing"
 	"github.com/chronicle-audit/chronicle/sqlite"
@@ -31,17 +33,20 @@ type Endpoint struct {
 	cfg    *config.Config
 	logger *slog.Logger
 
-	store   chronicle.Store
-	gateway chronicle.Gateway
-	api     *httpapi.Server
-	srv     *http.Server
-	ln      net.Listener
-	served  chan error
+	store    chronicle.Store // rawStore, measured
+	rawStore chronicle.Store
+	gateway  chronicle.Gateway
+	metrics  *metrics.Metrics
+	stop     chan struct{} // closed by Close: background chores end
+	api      *httpapi.Server
+	srv      *http.Server
+	ln       net.Listener
+	served   chan error
 }
 
 // New returns an endpoint for cfg; Open starts it.
 func New(cfg *config.Config, logger *slog.Logger) *Endpoint {
-	return &Endpoint{cfg: cfg, logger: logger}
+	return &Endpoint{cfg: cfg, logger: logger, stop: make(chan struct{})}
 }
 
 // Run starts the endpoint, waits for ctx to end (a signal), then stops it
@@ -73,12 +78,15 @@ func (e *Endpoint) Open(ctx context.Context) error {
 	c := e.cfg
 	e.logStart()
 	var err error
-	if e.store, err = e.openStore(ctx); err != nil {
+	e.metrics = metrics.New()
+	if e.rawStore, err = e.openStore(ctx); err != nil {
 		return err
 	}
+	e.store = metrics.InstrumentStore(e.rawStore, e.metrics)
 	if e.gateway, err = e.openGateway(ctx); err != nil {
 		return err
 	}
+	e.metrics.WatchQueues(e.gateway)
 	if c.RunsConsumers() {
 		if err := e.gateway.StartConsumers(ctx, c.ConsumerRole); err != nil {
 			return fmt.Errorf("start consumers: %w", err)
@@ -88,7 +96,15 @@ func (e *Endpoint) Open(ctx context.Context) error {
 	if !c.ServesHTTP() {
 		return nil
 	}
-	apiCfg := httpapi.Config{Transport: e.gateway.Name(), Store: e.store, Logger: e.logger, HealthOnly: !c.ServesAPI()}
+	apiCfg := httpapi.Config{Transport: e.gateway.Name(), Store: e.store, Logger: e.logger, HealthOnly: !c.ServesAPI(),
+		Metrics: e.metrics, MaxInflight: c.MaxInflight}
+	if apiCfg.Auth, err = e.authSource(); err != nil {
+		return err
+	}
+	if is, ok := e.rawStore.(chronicle.IdempotencyStore); ok {
+		apiCfg.Idempotency = is
+		e.forgetIdempotencyKeys(is)
+	}
 	if c.ServesAPI() {
 		apiCfg.Gateway = e.gateway
 		if dlc, ok := e.gateway.(chronicle.DeadLetterChannel); ok {
@@ -120,6 +136,51 @@ func (e *Endpoint) Open(ctx context.Context) error {
 	return nil
 }
 
+// authSource builds the API keys in force, and says loudly when there
+// are none.
+func (e *Endpoint) authSource() (*auth.Source, error) {
+	c := e.cfg
+	switch {
+	case c.APIKeysFile != "":
+		src, err := auth.LoadFile(c.APIKeysFile, func(err error) { e.logger.Error("API keys: " + err.Error()) })
+		if err != nil {
+			return nil, fmt.Errorf("CHRONICLE_API_KEYS_FILE: %w", err)
+		}
+		e.logger.Info("access control on", "keys", src.Keyring().Len(), "file", c.APIKeysFile)
+		return src, nil
+	case c.APIKeys != nil:
+		e.logger.Info("access control on", "keys", c.APIKeys.Len())
+		return auth.NewSource(c.APIKeys), nil
+	}
+	if c.ServesAPI() {
+		e.logger.Warn("ACCESS CONTROL IS OFF: anyone who can reach this port can read and write audit events; set CHRONICLE_API_KEYS before exposing it")
+	}
+	return nil, nil
+}
+
+// forgetIdempotencyKeys deletes expired idempotency keys every hour.
+func (e *Endpoint) forgetIdempotencyKeys(is chronicle.IdempotencyStore) {
+	go func() {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			n, err := is.ForgetIdempotencyKeys(ctx, time.Now().Add(-e.cfg.IdempotencyTTL))
+			cancel()
+			if err != nil {
+				e.logger.Warn("forget expired idempotency keys", "err", err)
+			} else if n > 0 {
+				e.logger.Info("forgot expired idempotency keys", "count", n)
+			}
+			select {
+			case <-t.C:
+			case <-e.stop:
+				return
+			}
+		}
+	}()
+}
+
 // serveDebug serves the profiler on its own address, never on the API's.
 func (e *Endpoint) serveDebug(addr string) {
 	mux := http.NewServeMux()
@@ -148,6 +209,11 @@ func (e *Endpoint) Addr() string {
 // the store closes last.
 func (e *Endpoint) Close(ctx context.Context) error {
 	var errs []error
+	select {
+	case <-e.stop:
+	default:
+		close(e.stop)
+	}
 	if e.api != nil {
 		e.api.Drain()
 	}
@@ -161,8 +227,8 @@ func (e *Endpoint) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop %s transport: %w", e.gateway.Name(), err))
 		}
 	}
-	if e.store != nil {
-		if err := e.store.Close(); err != nil {
+	if e.rawStore != nil {
+		if err := e.rawStore.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s store: %w", e.store.Name(), err))
 		}
 	}
@@ -197,8 +263,8 @@ func (e *Endpoint) openGateway(ctx context.Context) (chronicle.Gateway, error) {
 			Logger:        e.logger,
 		}
 		// With SQLite the queues are journaled in the events' database.
-		if j, ok := e.store.(chronicle.Journal); ok {
-			icfg.Journal = j
+		if j, ok := e.rawStore.(chronicle.Journal); ok {
+			icfg.Journal = metrics.InstrumentJournal(j, e.metrics)
 		}
 		t, err := inproc.New(ctx, icfg)
 		if err != nil {
@@ -224,6 +290,12 @@ func (e *Endpoint) openGateway(ctx context.Context) (chronicle.Gateway, error) {
 		if err != nil {
 			return nil, fmt.Errorf("RabbitMQ: %w", err)
 		}
+		e.metrics.CounterFunc("chronicle_rabbitmq_reconnects_total", "Connections to RabbitMQ re-established after a loss.",
+			func() float64 { return float64(t.Stats().Reconnects) })
+		e.metrics.GaugeFunc("chronicle_rabbitmq_confirms_outstanding", "Published messages awaiting the broker's confirm.",
+			func() float64 { return float64(t.Stats().ConfirmsOutstanding) })
+		e.metrics.CounterFunc("chronicle_dead_lettered_total", "Messages consumers sent to a dead-letter queue.",
+			func() float64 { return float64(t.Stats().DeadLettered) })
 		return t, nil
 	}
 	return nil, fmt.Errorf("CHRONICLE_TRANSPORT=%s is not available in this build", c.Transport)

@@ -12,13 +12,6 @@ import (
 // queues, peek without removing, replay to the queue each message died
 // in, purge.
 
-func (s *Server) dlqRoutes() {
-	s.mux.HandleFunc("GET /dlq", s.listDLQs)
-	s.mux.HandleFunc("GET /dlq/{queue}", s.peekDLQ)
-	s.mux.HandleFunc("POST /dlq/{queue}/replay", s.replayDLQ)
-	s.mux.HandleFunc("DELETE /dlq/{queue}", s.purgeDLQ)
-}
-
 type dlqSummary struct {
 	Queue string `json:"queue"`
 	Route string `json:"route"`

@@ -27,34 +27,6 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// createEvent: decode, run the pipeline, publish, and answer 202 only
-// once the transport holds the event durably.
-func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	e, err := ingest.Decode(body)
-	if err == nil {
-		err = s.cfg.Pipeline.Process(e)
-	}
-	if err == nil {
-		err = s.cfg.Gateway.Publish(r.Context(), []*chronicle.Event{e})
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.cfg.Logger.Debug("event accepted", "id", e.ID, "event_type", e.EventType, "actor", e.Actor)
-	writeJSON(w, http.StatusAccepted, acceptedResponse{Status: "accepted", ID: e.ID})
-}
-
-type acceptedResponse struct {
-	Status string `json:"status"`
-	ID     string `json:"id"`
-}
-
 // Query parameters of GET /events.
 var listParams = map[string]bool{
 	"actor": true, "action": true, "event_type": true, "resource_type": true, "resource_id": true,

@@ -6,16 +6,22 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/auth"
 	"github.com/chronicle-audit/chronicle/ingest"
+	"github.com/chronicle-audit/chronicle/metrics"
 )
 
 // Config holds what the API serves. Gateway and Store are required for
@@ -34,6 +40,22 @@ type Config struct {
 	Pipeline ingest.Pipeline
 	// HealthOnly serves /health (and /metrics) only: consumer mode.
 	HealthOnly bool
+	// Auth holds the API keys. Nil: access control is off (local use;
+	// /health says so).
+	Auth *auth.Source
+	// Metrics, when set, is served on /metrics and fed by every request.
+	Metrics *metrics.Metrics
+	// Idempotency keeps Idempotency-Key records. Nil: the header is
+	// refused.
+	Idempotency chronicle.IdempotencyStore
+	// MaxInflight bounds the POST /events requests being processed at
+	// once; beyond it requests get 429 at once instead of queueing.
+	// Defaults to 1024.
+	MaxInflight int
+	// MaxBatchBytes bounds a batch request's body. Defaults to 8 MiB.
+	MaxBatchBytes int64
+	// Now is the clock of idempotency records. Defaults to time.Now.
+	Now func() time.Time
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -43,6 +65,7 @@ type Server struct {
 	cfg      Config
 	mux      *http.ServeMux
 	draining atomic.Bool
+	inflight chan struct{}
 }
 
 // New returns a Server for cfg.
@@ -56,42 +79,175 @@ func New(cfg Config) *Server {
 	if cfg.Transport == "" && cfg.Gateway != nil {
 		cfg.Transport = cfg.Gateway.Name()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = 1024
+	}
+	if cfg.MaxBatchBytes <= 0 {
+		cfg.MaxBatchBytes = 8 << 20
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), inflight: make(chan struct{}, cfg.MaxInflight)}
 	s.routes()
 	return s
 }
 
+// open marks endpoints that need no key.
+const open auth.Scope = 0
+
 func (s *Server) routes() {
-	m := s.mux
-	m.HandleFunc("GET /health", s.health)
+	s.handle("GET /health", open, s.health)
+	if s.cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
+	}
 	if !s.cfg.HealthOnly {
-		m.HandleFunc("POST /events", s.createEvent)
-		m.HandleFunc("GET /events", s.listEvents)
-		m.HandleFunc("GET /events/{id}", s.getEvent)
-		m.HandleFunc("POST /entities", s.putEntity)
-		m.HandleFunc("GET /entities", s.listEntities)
-		m.HandleFunc("GET /entities/{key}", s.getEntity)
-		m.HandleFunc("DELETE /entities/{key}", s.deleteEntity)
-		m.HandleFunc("GET /queues", s.queues)
+		s.handle("POST /events", auth.Ingest, s.createEvents)
+		s.handle("GET /events", auth.Read, s.listEvents)
+		s.handle("GET /events/{id}", auth.Read, s.getEvent)
+		s.handle("GET /entities", auth.Read, s.listEntities)
+		s.handle("GET /entities/{key}", auth.Read, s.getEntity)
+		s.handle("POST /entities", auth.Admin, s.putEntity)
+		s.handle("DELETE /entities/{key}", auth.Admin, s.deleteEntity)
+		s.handle("GET /queues", auth.Admin, s.queues)
 		if s.cfg.DeadLetters != nil {
-			s.dlqRoutes()
+			s.handle("GET /dlq", auth.Admin, s.listDLQs)
+			s.handle("GET /dlq/{queue}", auth.Admin, s.peekDLQ)
+			s.handle("POST /dlq/{queue}/replay", auth.Admin, s.replayDLQ)
+			s.handle("DELETE /dlq/{queue}", auth.Admin, s.purgeDLQ)
 		}
 	}
-	m.HandleFunc("/", s.fallback)
+	s.handle("/", auth.Scope(0xff), s.fallback)
+}
+
+// handle registers h behind the key check for need: open endpoints take
+// no key; the fallback needs a valid key of any scope, so unknown paths
+// reveal nothing to anonymous clients.
+func (s *Server) handle(pattern string, need auth.Scope, h http.HandlerFunc) {
+	if need == open {
+		s.mux.HandleFunc(pattern, h)
+		return
+	}
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Auth != nil {
+			scopes, label, ok := s.authenticate(r)
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="chronicle"`)
+				s.reject(r, "unauthorized")
+				writeError(w, http.StatusUnauthorized, "missing or unknown API key: send Authorization: Bearer <key>")
+				return
+			}
+			if need != 0xff && !scopes.Allows(need) {
+				s.reject(r, "forbidden")
+				logger(r).Warn("API key lacks the scope", "key", label, "need", need.String(), "has", scopes.String())
+				writeError(w, http.StatusForbidden, "this API key may not do that: it needs the "+need.String()+" scope")
+				return
+			}
+		}
+		h(w, r)
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (auth.Scope, string, bool) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return 0, "", false
+	}
+	s.cfg.Auth.Refresh()
+	return s.cfg.Auth.Keyring().Authenticate(strings.TrimSpace(token))
+}
+
+// reject counts a refused POST /events by reason.
+func (s *Server) reject(r *http.Request, reason string) {
+	if s.cfg.Metrics != nil && r.Method == http.MethodPost && r.URL.Path == "/events" {
+		s.cfg.Metrics.EventsRejected.WithLabelValues(reason).Inc()
+	}
 }
 
 // Drain makes every new request answer 503 while the process shuts down;
 // requests already running finish normally.
 func (s *Server) Drain() { s.draining.Store(true) }
 
-// ServeHTTP implements http.Handler.
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	loggerKey
+)
+
+// RequestIDHeader carries the request id, in and out.
+const RequestIDHeader = "X-Request-Id"
+
+// requestID returns the request id of r's context.
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey).(string)
+	return id
+}
+
+func logger(r *http.Request) *slog.Logger {
+	l, _ := r.Context().Value(loggerKey).(*slog.Logger)
+	if l == nil {
+		return slog.Default()
+	}
+	return l
+}
+
+// validRequestID accepts a client's X-Request-Id only if it is short and
+// plain, so it can go into logs and correlation ids safely.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// ServeHTTP implements http.Handler: it gives the request an id (the
+// client's X-Request-Id, else a UUIDv7) returned in the response and
+// carried by every log line, refuses work while draining, and measures.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.Header.Get(RequestIDHeader)
+	if !validRequestID(id) {
+		u, _ := uuid.NewV7()
+		id = u.String()
+	}
+	w.Header().Set(RequestIDHeader, id)
+	l := s.cfg.Logger.With("request_id", id)
+	ctx := context.WithValue(context.WithValue(r.Context(), requestIDKey, id), loggerKey, l)
+	r = r.WithContext(ctx)
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	if s.draining.Load() && r.URL.Path != "/health" {
 		w.Header().Set("Connection", "close")
-		writeUnavailable(w, time.Second, "Chronicle is shutting down")
-		return
+		writeUnavailable(sw, time.Second, "Chronicle is shutting down")
+	} else {
+		s.mux.ServeHTTP(sw, r)
 	}
-	s.mux.ServeHTTP(w, r)
+	if m := s.cfg.Metrics; m != nil {
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "other"
+		}
+		m.HTTPRequests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		m.HTTPSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	}
+	l.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+}
+
+// statusWriter remembers the status code for metrics and logs.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // fallback answers what no route matched: 405 with Allow when the path
@@ -132,9 +288,13 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		Transport string `json:"transport,omitempty"`
 		Store     string `json:"store,omitempty"`
 		Entities  *int   `json:"entities,omitempty"`
+		Auth      string `json:"auth"`
 		Error     string `json:"error,omitempty"`
 	}
-	resp := response{Status: "healthy", Transport: s.cfg.Transport}
+	resp := response{Status: "healthy", Transport: s.cfg.Transport, Auth: "off"}
+	if s.cfg.Auth != nil {
+		resp.Auth = "on"
+	}
 	status := http.StatusOK
 	fail := func(err error) {
 		if resp.Error == "" {
@@ -196,14 +356,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, chronicle.ErrConflict):
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.As(err, &ue):
-		s.cfg.Logger.Warn("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		logger(r).Warn("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeUnavailable(w, ue.RetryAfter, err.Error())
 	case errors.Is(err, chronicle.ErrUnavailable), errors.Is(err, chronicle.ErrClosed):
-		s.cfg.Logger.Warn("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		logger(r).Warn("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeUnavailable(w, time.Second, err.Error())
 	default:
-		s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal error")
+		logger(r).Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error (request id "+requestID(r)+")")
 	}
 }
 

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"log/slog"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -25,7 +26,7 @@ type bundle struct {
 	tr    *inproc.Transport
 }
 
-func setup(t *testing.T, capacity int, startConsumers bool) *bundle {
+func setup(t *testing.T, capacity int, startConsumers bool, opts ...func(*httpapi.Config)) *bundle {
 	t.Helper()
 	store := memory.New()
 	tr, err := inproc.New(t.Context(), inproc.Config{Routing: routing.Default(), Store: store, Capacity: capacity})
@@ -37,7 +38,12 @@ func setup(t *testing.T, capacity int, startConsumers bool) *bundle {
 			t.Fatal(err)
 		}
 	}
-	api := httpapi.New(httpapi.Config{Gateway: tr, Store: store, DeadLetters: tr})
+	cfg := httpapi.Config{Gateway: tr, Store: store, DeadLetters: tr, Idempotency: store,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	api := httpapi.New(cfg)
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		srv.Close()
@@ -65,7 +71,7 @@ func (b *bundle) do(t *testing.T, method, path, body string) response {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	if ct := resp.Header.Get("Content-Type"); method != http.MethodHead && ct != "application/json" {
+	if ct := resp.Header.Get("Content-Type"); method != http.MethodHead && path != "/metrics" && ct != "application/json" {
 		t.Errorf("%s %s: Content-Type %q", method, path, ct)
 	}
 	return response{resp.StatusCode, resp.Header, string(data)}
@@ -141,7 +147,8 @@ func TestCreateEventErrors(t *testing.T) {
 		want       string
 	}{
 		{"ErrInvalidJSON", `{"actor":`, 400, `"error":"invalid JSON`},
-		{"ErrNotObject", `[1]`, 400, `must be a JSON object`},
+		{"ErrNotObject", `"hello"`, 400, `must be a JSON object`},
+		{"ErrBatchOfJunk", `[1]`, 422, `"results":\[\{"index":0,"error":"invalid_event","reason":"request body must be a JSON object"\}\]`},
 		{"ErrMissingActor", `{"action":"a","resource_type":"b","resource_id":"c"}`, 400, `missing required field \\"actor\\"`},
 		{"ErrWrongType", `{"actor":"a","action":7,"resource_type":"b","resource_id":"c"}`, 400, `field \\"action\\" must be a string`},
 		{"ErrMetadataType", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"n":1}}`, 400, `metadata.n`},
@@ -324,7 +331,7 @@ func TestHealth(t *testing.T) {
 	t.Parallel()
 	b := setup(t, 0, true)
 	expect(t, b.do(t, "POST", "/entities", `{"key":"k","name":"n"}`), 201, `created`)
-	expect(t, b.do(t, "GET", "/health", ""), 200, `^\{"status":"healthy","transport":"inproc","store":"memory","entities":1\}`)
+	expect(t, b.do(t, "GET", "/health", ""), 200, `^\{"status":"healthy","transport":"inproc","store":"memory","entities":1,"auth":"off"\}`)
 	b.api.Drain()
 	r := b.do(t, "POST", "/events", validEvent)
 	expect(t, r, 503, `shutting down`)

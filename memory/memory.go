@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/chronicle-audit/chronicle"
 )
@@ -20,9 +21,13 @@ type Store struct {
 	byID     map[string]*chronicle.Event
 	ordered  []*chronicle.Event // ascending (timestamp, id)
 	entities map[string]*chronicle.Entity
+	idem     map[string]*chronicle.IdempotencyRecord
 }
 
-var _ chronicle.Store = (*Store)(nil)
+var (
+	_ chronicle.Store            = (*Store)(nil)
+	_ chronicle.IdempotencyStore = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -181,4 +186,33 @@ func (s *Store) CountEntities(context.Context) (int, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.entities), nil
+}
+
+// ClaimIdempotencyKey implements chronicle.IdempotencyStore.
+func (s *Store) ClaimIdempotencyKey(_ context.Context, rec *chronicle.IdempotencyRecord) (*chronicle.IdempotencyRecord, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.idem == nil {
+		s.idem = map[string]*chronicle.IdempotencyRecord{}
+	}
+	if old, ok := s.idem[rec.Key]; ok {
+		return old, false, nil
+	}
+	c := *rec
+	s.idem[rec.Key] = &c
+	return nil, true, nil
+}
+
+// ForgetIdempotencyKeys implements chronicle.IdempotencyStore.
+func (s *Store) ForgetIdempotencyKeys(_ context.Context, before time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, r := range s.idem {
+		if r.CreatedAt.Before(before) {
+			delete(s.idem, k)
+			n++
+		}
+	}
+	return n, nil
 }

@@ -158,21 +158,21 @@ func TestMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := m.Status(t.Context())
-	if err != nil || len(st) != 5 || st[0].Applied {
+	if err != nil || len(st) != 6 || st[0].Applied {
 		t.Fatalf("status before = %+v, %v", st, err)
 	}
 	applied, err := m.Up(t.Context())
-	if err != nil || len(applied) != 5 {
+	if err != nil || len(applied) != 6 {
 		t.Fatalf("Up = %+v, %v", applied, err)
 	}
 	if again, err := m.Up(t.Context()); err != nil || len(again) != 0 {
 		t.Fatalf("second Up = %+v, %v", again, err)
 	}
 	down, err := m.Down(t.Context())
-	if err != nil || down == nil || down.Version != 5 {
+	if err != nil || down == nil || down.Version != 6 {
 		t.Fatalf("Down = %+v, %v", down, err)
 	}
-	for range 4 {
+	for range 5 {
 		if _, err := m.Down(t.Context()); err != nil {
 			t.Fatal(err)
 		}

@@ -40,6 +40,7 @@ func Exercise(t *testing.T, open Open) {
 		{"Entities", testEntities},
 		{"EntityNotFound", testEntityNotFound},
 		{"Ping", testPing},
+		{"IdempotencyKeys", testIdempotency},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -403,5 +404,68 @@ func testPing(t *testing.T, s chronicle.Store) {
 	case "memory", "sqlite", "postgres":
 	default:
 		t.Fatalf("Name() = %q is not canonical", s.Name())
+	}
+}
+
+func testIdempotency(t *testing.T, s chronicle.Store) {
+	is, ok := s.(chronicle.IdempotencyStore)
+	if !ok {
+		t.Fatalf("%T does not keep idempotency keys", s)
+	}
+	e := NewEvent(0, func(e *chronicle.Event) { e.Metadata = map[string]string{"k": "v"} })
+	rec := &chronicle.IdempotencyRecord{Key: "key-1", Fingerprint: "fp-1", Status: 202,
+		Response: []byte(`{"status":"accepted","id":"` + e.ID + `"}`), Events: []*chronicle.Event{e}, CreatedAt: base}
+	if old, claimed, err := is.ClaimIdempotencyKey(ctx(t), rec); err != nil || !claimed || old != nil {
+		t.Fatalf("first claim = %v, %v, %v", old, claimed, err)
+	}
+	other := *rec
+	other.Fingerprint, other.Response, other.Events = "fp-2", []byte("{}"), nil
+	old, claimed, err := is.ClaimIdempotencyKey(ctx(t), &other)
+	if err != nil || claimed || old == nil {
+		t.Fatalf("second claim = %v, %v, %v", old, claimed, err)
+	}
+	if old.Fingerprint != "fp-1" || old.Status != 202 || string(old.Response) != string(rec.Response) ||
+		len(old.Events) != 1 || !equalEvent(old.Events[0], e) || !old.CreatedAt.Equal(base) {
+		t.Fatalf("existing record = %+v", old)
+	}
+	// Concurrent claims of one key: exactly one wins.
+	var wg sync.WaitGroup
+	wins := make(chan bool, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			r := *rec
+			r.Key, r.Fingerprint = "race", fmt.Sprint(i)
+			_, claimed, err := is.ClaimIdempotencyKey(ctx(t), &r)
+			if err != nil {
+				t.Error(err)
+			}
+			wins <- claimed
+		})
+	}
+	wg.Wait()
+	close(wins)
+	n := 0
+	for w := range wins {
+		if w {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d concurrent claims won, want 1", n)
+	}
+	recent := *rec
+	recent.Key, recent.CreatedAt = "key-2", base.Add(48*time.Hour)
+	if _, _, err := is.ClaimIdempotencyKey(ctx(t), &recent); err != nil {
+		t.Fatal(err)
+	}
+	forgot, err := is.ForgetIdempotencyKeys(ctx(t), base.Add(24*time.Hour))
+	if err != nil || forgot != 2 {
+		t.Fatalf("forget = %d, %v (want key-1 and race)", forgot, err)
+	}
+	if _, claimed, _ := is.ClaimIdempotencyKey(ctx(t), rec); !claimed {
+		t.Fatal("a forgotten key is still claimed")
+	}
+	if _, claimed, _ := is.ClaimIdempotencyKey(ctx(t), &recent); claimed {
+		t.Fatal("a recent key was forgotten")
 	}
 }

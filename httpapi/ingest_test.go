@@ -1,0 +1,191 @@
+package httpapi_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/auth"
+	"github.com/chronicle-audit/chronicle/httpapi"
+	"github.com/chronicle-audit/chronicle/metrics"
+)
+
+func (b *bundle) send(t *testing.T, method, path, body string, header ...string) response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), method, b.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, string(data)}
+}
+
+func TestBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0, true)
+	r := b.do(t, "POST", "/events", `[`+validEvent+`,{"actor":"","action":"a","resource_type":"b","resource_id":"c"},{"action":"x"},`+validEvent+`]`)
+	expect(t, r, 202, `^\{"status":"accepted","accepted":2,"rejected":2,"results":\[\{"index":0,"id":"[^"]+"\},\{"index":1,"error":"validation_failed","reason":"actor is required"\},\{"index":2,"error":"invalid_event","reason":"missing required field \\"actor\\""\},\{"index":3,"id":"[^"]+"\}\]\}`)
+	res := decode[struct {
+		Results []struct{ ID string }
+	}](t, r)
+	waitStored(t, b, res.Results[0].ID, res.Results[3].ID)
+
+	expect(t, b.do(t, "POST", "/events", `[{"actor":" ","action":"a","resource_type":"b","resource_id":"c"}]`), 422, `"status":"rejected","accepted":0,"rejected":1`)
+	expect(t, b.do(t, "POST", "/events", `[]`), 400, `empty batch`)
+	expect(t, b.do(t, "POST", "/events", `[{"actor":"a"},`), 400, `invalid JSON array`)
+	many := "[" + strings.TrimSuffix(strings.Repeat(validEvent+",", 1001), ",") + "]"
+	expect(t, b.do(t, "POST", "/events", many), 413, `at most 1000 events, this one 1001`)
+
+	// NDJSON, blank lines ignored.
+	nd := b.send(t, "POST", "/events", validEvent+"\n\n"+validEvent+"\n", "Content-Type", "application/x-ndjson")
+	expect(t, nd, 202, `"accepted":2,"rejected":0`)
+}
+
+func TestIdempotency(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0, true)
+	first := b.send(t, "POST", "/events", validEvent, "Idempotency-Key", "order-42")
+	expect(t, first, 202, `"status":"accepted"`)
+	again := b.send(t, "POST", "/events", validEvent, "Idempotency-Key", "order-42")
+	expect(t, again, 202, `"status":"accepted"`)
+	if first.body != again.body {
+		t.Fatalf("retry answered %s, first %s", again.body, first.body)
+	}
+	id := decode[map[string]string](t, first)["id"]
+	waitStored(t, b, id)
+	if page, _ := b.store.Events(t.Context(), chronicle.EventFilter{Limit: 10}); len(page) != 1 {
+		t.Fatalf("%d events stored for one idempotent event", len(page))
+	}
+	expect(t, b.send(t, "POST", "/events", strings.Replace(validEvent, "login", "logout", 1), "Idempotency-Key", "order-42"), 409, `Idempotency-Key \\"order-42\\" was already used with a different request body`)
+	expect(t, b.send(t, "POST", "/events", validEvent, "Idempotency-Key", strings.Repeat("k", 256)), 400, `Idempotency-Key must be`)
+
+	// Concurrent retries of one key: one event.
+	var wg sync.WaitGroup
+	ids := make(chan string, 10)
+	for range 10 {
+		wg.Go(func() {
+			r := b.send(t, "POST", "/events", `[`+validEvent+`]`, "Idempotency-Key", "batch-7")
+			ids <- r.body
+		})
+	}
+	wg.Wait()
+	close(ids)
+	var bodies []string
+	for body := range ids {
+		bodies = append(bodies, body)
+	}
+	for _, body := range bodies[1:] {
+		if body != bodies[0] {
+			t.Fatalf("concurrent retries answered differently:\n%s\n%s", body, bodies[0])
+		}
+	}
+}
+
+func TestAuth(t *testing.T) {
+	t.Parallel()
+	const ingest, reader, admin = "ingest-0123456789abcdef", "reader-0123456789abcdef", "admin-0123456789abcdef"
+	kr, err := auth.Parse(ingest + ":ingest," + reader + ":read," + admin + ":admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, 0, true, func(c *httpapi.Config) { c.Auth = auth.NewSource(kr) })
+	bearer := func(k string) []string { return []string{"Authorization", "Bearer " + k} }
+
+	expect(t, b.do(t, "GET", "/health", ""), 200, `"auth":"on"`)
+	r := b.do(t, "POST", "/events", validEvent)
+	expect(t, r, 401, `^\{"error":"missing or unknown API key`)
+	if r.header.Get("WWW-Authenticate") == "" {
+		t.Error("401 without WWW-Authenticate")
+	}
+	expect(t, b.send(t, "POST", "/events", validEvent, bearer("not-a-key")...), 401, `unknown API key`)
+	expect(t, b.send(t, "GET", "/events", "", bearer(ingest)...), 403, `needs the read scope`)
+	expect(t, b.send(t, "POST", "/events", validEvent, bearer(reader)...), 403, `needs the ingest scope`)
+	expect(t, b.send(t, "POST", "/events", validEvent, bearer(ingest)...), 202, `accepted`)
+	expect(t, b.send(t, "GET", "/events", "", bearer(reader)...), 200, `^\[`)
+	expect(t, b.send(t, "POST", "/entities", `{"key":"k","name":"n"}`, bearer(reader)...), 403, `needs the admin scope`)
+	expect(t, b.send(t, "POST", "/entities", `{"key":"k","name":"n"}`, bearer(admin)...), 201, `created`)
+	expect(t, b.send(t, "GET", "/dlq", "", bearer(reader)...), 403, `admin`)
+	expect(t, b.send(t, "GET", "/dlq", "", bearer(admin)...), 200, `chronicle.all.dlq`)
+	expect(t, b.send(t, "GET", "/queues", "", bearer(admin)...), 200, `chronicle.all`)
+	expect(t, b.send(t, "GET", "/events", "", bearer(admin)...), 200, `^\[`)
+	expect(t, b.do(t, "GET", "/nope", ""), 401, `API key`)
+	expect(t, b.send(t, "GET", "/nope", "", bearer(reader)...), 404, `not found`)
+	for _, r := range []response{b.do(t, "GET", "/events", ""), b.send(t, "GET", "/events", "", bearer("x"+admin)...)} {
+		if strings.Contains(r.body, admin) {
+			t.Fatal("an error shows a key")
+		}
+	}
+}
+
+func TestOverloadAndRequestID(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0, true, func(c *httpapi.Config) { c.MaxInflight = 1 })
+	r := b.send(t, "POST", "/events", validEvent, httpapi.RequestIDHeader, "req-abc-123")
+	expect(t, r, 202, `accepted`)
+	if r.header.Get(httpapi.RequestIDHeader) != "req-abc-123" {
+		t.Fatalf("request id = %q", r.header.Get(httpapi.RequestIDHeader))
+	}
+	id := decode[map[string]string](t, r)["id"]
+	waitStored(t, b, id)
+	if e, _ := b.store.Event(t.Context(), id); e.CorrelationID != "req-abc-123" {
+		t.Fatalf("correlation_id = %q, want the request id", e.CorrelationID)
+	}
+	if r := b.do(t, "GET", "/health", ""); len(r.header.Get(httpapi.RequestIDHeader)) != 36 {
+		t.Fatalf("generated request id = %q", r.header.Get(httpapi.RequestIDHeader))
+	}
+	// With one request allowed in flight, a flood sees some 429s with
+	// Retry-After, and never anything else but 202.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for range 16 {
+		wg.Go(func() {
+			for range 10 {
+				r := b.do(t, "POST", "/events", validEvent)
+				if r.status == 429 && r.header.Get("Retry-After") == "" {
+					t.Error("429 without Retry-After")
+				}
+				mu.Lock()
+				codes[r.status]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if codes[429] == 0 || codes[202] == 0 || codes[202]+codes[429] != 160 {
+		t.Fatalf("answers: %v", codes)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	b := setup(t, 0, true, func(c *httpapi.Config) { c.Metrics = m })
+	m.WatchQueues(b.tr)
+	b.post(t, validEvent)
+	b.do(t, "POST", "/events", `{"actor":""}`)
+	r := b.do(t, "GET", "/metrics", "")
+	if r.status != 200 {
+		t.Fatalf("/metrics = %d", r.status)
+	}
+	for _, want := range []string{
+		`chronicle_events_accepted_total 1`,
+		`chronicle_events_rejected_total{reason="invalid"} 1`,
+		`chronicle_queue_depth{kind="dlq",queue="chronicle.all.dlq",route="all_events"}`,
+		`chronicle_http_requests_total{code="202",route="POST /events"} 1`,
+		`chronicle_publish_duration_seconds_count 1`,
+	} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
