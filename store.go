@@ -13,6 +13,9 @@ type EventStore interface {
 	// Events returns the events that match f, newest first in
 	// (timestamp, id) order, at most f.Limit of them.
 	Events(ctx context.Context, f EventFilter) ([]*Event, error)
+	// CountEvents returns how many events match f (After and Limit are
+	// ignored).
+	CountEvents(ctx context.Context, f EventFilter) (int64, error)
 }
 
 // EntityStore is the entity registry used for read-time enrichment.

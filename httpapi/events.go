@@ -129,6 +129,28 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, events)
 }
 
+// countEvents is GET /events/count: how many events match the filters of
+// GET /events (limit and cursor aside), e.g. for a load test to know when
+// everything it sent is stored.
+func (s *Server) countEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Has("limit") || q.Has("cursor") {
+		s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "count takes the filters of GET /events, not limit or cursor"))
+		return
+	}
+	f, err := parseFilter(q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	n, err := s.cfg.Store.CountEvents(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"count": n})
+}
+
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 	e, err := s.cfg.Store.Event(r.Context(), r.PathValue("id"))
 	if err != nil {

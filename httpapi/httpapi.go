@@ -104,6 +104,7 @@ func (s *Server) routes() {
 	if !s.cfg.HealthOnly {
 		s.handle("POST /events", auth.Ingest, s.createEvents)
 		s.handle("GET /events", auth.Read, s.listEvents)
+		s.handle("GET /events/count", auth.Read, s.countEvents)
 		s.handle("GET /events/{id}", auth.Read, s.getEvent)
 		s.handle("GET /entities", auth.Read, s.listEntities)
 		s.handle("GET /entities/{key}", auth.Read, s.getEntity)

@@ -107,6 +107,19 @@ func (s *Store) Events(_ context.Context, f chronicle.EventFilter) ([]*chronicle
 	return out, nil
 }
 
+// CountEvents implements chronicle.EventStore.
+func (s *Store) CountEvents(_ context.Context, f chronicle.EventFilter) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var n int64
+	for _, e := range s.ordered {
+		if (f.Since.IsZero() || !e.Timestamp.Before(f.Since)) && matches(e, &f) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 func matches(e *chronicle.Event, f *chronicle.EventFilter) bool {
 	return (f.Actor == "" || e.Actor == f.Actor) &&
 		(f.Action == "" || e.Action == f.Action) &&

@@ -87,15 +87,14 @@ func (s *Store) Event(ctx context.Context, id string) (*chronicle.Event, error) 
 	return e, translate(err)
 }
 
-// Events implements chronicle.EventStore. Each filter is an equality on an
-// indexed column whose index ends in (timestamp, id), and the page
-// continues below a (timestamp, id) position: no OFFSET.
-func (s *Store) Events(ctx context.Context, f chronicle.EventFilter) ([]*chronicle.Event, error) {
-	var where []string
+// where builds the WHERE clause of a listing or count: each filter is an
+// equality on an indexed column whose index ends in (timestamp, id).
+func where(f chronicle.EventFilter, withAfter bool) (string, []any) {
+	var conds []string
 	var args []any
 	eq := func(col, v string) {
 		if v != "" {
-			where = append(where, col+" = ?")
+			conds = append(conds, col+" = ?")
 			args = append(args, v)
 		}
 	}
@@ -104,28 +103,34 @@ func (s *Store) Events(ctx context.Context, f chronicle.EventFilter) ([]*chronic
 	eq("event_type", f.EventType)
 	eq("resource_type", f.ResourceType)
 	if f.ResourceID != nil {
-		where = append(where, "resource_id = ?")
+		conds = append(conds, "resource_id = ?")
 		args = append(args, *f.ResourceID)
 	}
 	eq("correlation_id", f.CorrelationID)
 	eq("entity_key", f.EntityKey)
 	if !f.Since.IsZero() {
-		where = append(where, "timestamp >= ?")
+		conds = append(conds, "timestamp >= ?")
 		args = append(args, f.Since.UnixMicro())
 	}
 	if !f.Until.IsZero() {
-		where = append(where, "timestamp < ?")
+		conds = append(conds, "timestamp < ?")
 		args = append(args, f.Until.UnixMicro())
 	}
-	if f.After != nil {
-		where = append(where, "(timestamp, id) < (?, ?)")
+	if withAfter && f.After != nil {
+		conds = append(conds, "(timestamp, id) < (?, ?)")
 		args = append(args, f.After.Timestamp.UnixMicro(), f.After.ID)
 	}
-	q := `SELECT ` + eventColumns + ` FROM audit_events`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
+	if len(conds) == 0 {
+		return "", nil
 	}
-	q += ` ORDER BY timestamp DESC, id DESC LIMIT ?`
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// Events implements chronicle.EventStore: the page continues below a
+// (timestamp, id) position, never with OFFSET.
+func (s *Store) Events(ctx context.Context, f chronicle.EventFilter) ([]*chronicle.Event, error) {
+	w, args := where(f, true)
+	q := `SELECT ` + eventColumns + ` FROM audit_events` + w + ` ORDER BY timestamp DESC, id DESC LIMIT ?`
 	args = append(args, f.Limit)
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -141,6 +146,14 @@ func (s *Store) Events(ctx context.Context, f chronicle.EventFilter) ([]*chronic
 		out = append(out, e)
 	}
 	return out, translate(rows.Err())
+}
+
+// CountEvents implements chronicle.EventStore.
+func (s *Store) CountEvents(ctx context.Context, f chronicle.EventFilter) (int64, error) {
+	w, args := where(f, false)
+	var n int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM audit_events`+w, args...).Scan(&n)
+	return n, translate(err)
 }
 
 type scanner interface{ Scan(...any) error }

@@ -231,6 +231,9 @@ func testFilters(t *testing.T, s chronicle.Store) {
 		if got := list(t, s, tt.f); !slices.Equal(ids(got), ids(tt.want)) {
 			t.Errorf("%s: got %v, want %v", tt.name, ids(got), ids(tt.want))
 		}
+		if n, err := s.CountEvents(ctx(t), tt.f); err != nil || n != int64(len(tt.want)) {
+			t.Errorf("%s: CountEvents = %d, %v; want %d", tt.name, n, err, len(tt.want))
+		}
 	}
 }
 
@@ -252,6 +255,9 @@ func testSinceUntil(t *testing.T, s chronicle.Store) {
 	got = list(t, s, chronicle.EventFilter{Until: base.Add(time.Microsecond)})
 	if !slices.Equal(ids(got), []string{ev[0].ID}) {
 		t.Fatalf("until: %v", ids(got))
+	}
+	if n, err := s.CountEvents(ctx(t), chronicle.EventFilter{Since: base.Add(time.Second), Until: base.Add(3 * time.Second)}); err != nil || n != 2 {
+		t.Fatalf("CountEvents(since, until) = %d, %v", n, err)
 	}
 }
 
