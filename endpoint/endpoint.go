@@ -23,6 +23,7 @@ import (
 	"github.com/chronicle-audit/chronicle/inproc"
 	"github.com/chronicle-audit/chronicle/memory"
 	"github.com/chronicle-audit/chronicle/metrics"
+	"github.com/chronicle-audit/chronicle/postgres"
 	"github.com/chronicle-audit/chronicle/rabbitmq"
 	"github.com/chronicle-audit/chronicle/routing"
 	"github.com/chronicle-audit/chronicle/sqlite"
@@ -244,6 +245,12 @@ func (e *Endpoint) openStore(ctx context.Context) (chronicle.Store, error) {
 		s, err := sqlite.Open(ctx, c.SQLitePath, sqlite.Options{Logger: e.logger, NoMigrate: !c.Migrate})
 		if err != nil {
 			return nil, fmt.Errorf("open store (CHRONICLE_SQLITE_PATH): %w", err)
+		}
+		return s, nil
+	case config.StorePostgres:
+		s, err := postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: e.logger, PoolSize: c.DBPoolSize, NoMigrate: !c.Migrate})
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
 		}
 		return s, nil
 	}

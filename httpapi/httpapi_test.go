@@ -2,9 +2,9 @@ package httpapi_test
 
 import (
 	"context"
-	"log/slog"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"

@@ -1,0 +1,270 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/chronicle-audit/chronicle/postgres"
+)
+
+// adminURL is the database tests connect to in order to create their own.
+func adminURL() string {
+	if u := os.Getenv("CHRONICLE_TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+// admin returns a connection to the admin database, closed at cleanup.
+// Without PostgreSQL the test fails: it is required, never skipped.
+func admin(t testing.TB) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL())
+	if err != nil {
+		t.Fatalf("PostgreSQL is not reachable (%v): run `make test`, which starts it, or set CHRONICLE_TEST_DATABASE_URL", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// newDatabase creates an empty database for one test, dropped at cleanup,
+// and returns its URL.
+func newDatabase(t testing.TB) (dbURL, name string) {
+	t.Helper()
+	conn := admin(t)
+	b := make([]byte, 6)
+	rand.Read(b)
+	name = "chronicle_test_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	return withDatabase(t, adminURL(), name), name
+}
+
+// withDatabase returns the connection string u pointed at database name.
+func withDatabase(t testing.TB, u, name string) string {
+	t.Helper()
+	if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		return u + " dbname=" + name // keyword/value form
+	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatalf("CHRONICLE_TEST_DATABASE_URL: %v", err)
+	}
+	pu.Path, pu.RawPath = "/"+name, ""
+	return pu.String()
+}
+
+// testLogger sends logs to t.Log and, when buf is not nil, to buf too.
+func testLogger(t testing.TB, buf *syncBuffer) *slog.Logger {
+	var w io.Writer = tWriter{t}
+	if buf != nil {
+		w = io.MultiWriter(w, buf)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// openURL opens a store on dbURL, closed at cleanup. Tests use small pools:
+// many run at once against one server.
+func openURL(t testing.TB, dbURL string, opts postgres.Options) *postgres.Store {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t, nil)
+	}
+	if opts.PoolSize == 0 {
+		opts.PoolSize = 4
+	}
+	s, err := postgres.Open(context.Background(), dbURL, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// open returns a migrated store on a new database.
+func open(t testing.TB) (*postgres.Store, string) {
+	t.Helper()
+	dbURL, name := newDatabase(t)
+	return openURL(t, dbURL, postgres.Options{}), name
+}
+
+// closedPort returns a loopback address where nothing listens.
+func closedPort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// serverAddr is where the test PostgreSQL listens: a TCP address, or a
+// Unix socket path when the admin URL uses one.
+func serverAddr(t testing.TB) (network, addr string) {
+	t.Helper()
+	cfg, err := pgconn.ParseConfig(adminURL())
+	if err != nil {
+		t.Fatalf("CHRONICLE_TEST_DATABASE_URL: %v", err)
+	}
+	port := strconv.Itoa(int(cfg.Port))
+	if strings.HasPrefix(cfg.Host, "/") {
+		return "unix", cfg.Host + "/.s.PGSQL." + port
+	}
+	return "tcp", net.JoinHostPort(cfg.Host, port)
+}
+
+// viaAddr returns dbURL (a URL for the test server) with its host and port
+// replaced by addr, a loopback TCP address.
+func viaAddr(t testing.TB, dbURL, addr string) string {
+	t.Helper()
+	cfg, err := pgconn.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := url.URL{Scheme: "postgres", Host: addr, Path: "/" + cfg.Database, RawQuery: "sslmode=disable&connect_timeout=2"}
+	if cfg.Password != "" {
+		u.User = url.UserPassword(cfg.User, cfg.Password)
+	} else {
+		u.User = url.User(cfg.User)
+	}
+	return u.String()
+}
+
+// proxy forwards TCP connections from a loopback address to the test
+// server, so a test can make the server appear later.
+type proxy struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	closed bool
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+// startProxy listens on addr (retrying briefly: the port was free a moment
+// ago) and forwards every connection to the test server.
+func startProxy(t testing.TB, addr string) *proxy {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	for range 50 {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("proxy: %v", err)
+	}
+	network, target := serverAddr(t)
+	p := &proxy{ln: ln}
+	p.wg.Go(func() {
+		for { // ends when Close closes the listener
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.DialTimeout(network, target, 5*time.Second)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			if p.closed {
+				p.mu.Unlock()
+				c.Close()
+				up.Close()
+				return
+			}
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			p.wg.Go(func() { io.Copy(up, c); up.Close() })
+			p.wg.Go(func() { io.Copy(c, up); c.Close() })
+		}
+	})
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *proxy) Close() {
+	p.ln.Close()
+	p.mu.Lock()
+	p.closed = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// eventually polls cond every 20ms until it is true or d has passed.
+func eventually(t testing.TB, d time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: still failing after %v: %v", what, d, err)
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

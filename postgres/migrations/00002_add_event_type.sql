@@ -1,0 +1,9 @@
+-- The seed's second migration: event_type, the routing key, and its index.
+
+-- +goose Up
+ALTER TABLE audit_events ADD COLUMN event_type VARCHAR(255);
+CREATE INDEX idx_audit_events_event_type ON audit_events (event_type, timestamp DESC, id DESC);
+
+-- +goose Down
+DROP INDEX idx_audit_events_event_type;
+ALTER TABLE audit_events DROP COLUMN event_type;
