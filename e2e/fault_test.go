@@ -2,11 +2,18 @@ package e2e
 
 import (
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chronicle-audit/chronicle/internal/tcpproxy"
+	"github.com/chronicle-audit/chronicle/postgres/pgtest"
+	"github.com/chronicle-audit/chronicle/rabbitmq/rabbitmqtest"
 )
 
 // flooder posts events from several goroutines until stopped, and keeps
@@ -85,4 +92,159 @@ func TestFaultSIGTERMMidFlood(t *testing.T) {
 	q := serve(t, env)
 	t.Logf("SIGTERM mid-flood: %d accepted, %d answered 503 while draining, %d refused connections", len(accepted), unavailable, failures)
 	storedOnce(t, q, accepted, unavailable+16)
+}
+
+// storedOnceInPG compares, in the database itself, the accepted ids with
+// what is stored: every accepted id exactly once, and at most slack more
+// rows (requests whose answer was lost or was a 503).
+func storedOnceInPG(t *testing.T, c *cluster, accepted []string, slack int) {
+	t.Helper()
+	eventually(t, 90*time.Second, fmt.Sprintf("%d accepted events in PostgreSQL", len(accepted)), func() bool {
+		return pgtest.Count(t, c.db, `SELECT count(*) FROM audit_events`) >= len(accepted)
+	})
+	time.Sleep(500 * time.Millisecond) // redeliveries in flight land too
+	rows := pgtest.Count(t, c.db, `SELECT count(*) FROM audit_events`)
+	found := pgtest.Count(t, c.db, `SELECT count(*) FROM audit_events WHERE id = ANY($1::uuid[])`, accepted)
+	distinct := pgtest.Count(t, c.db, `SELECT count(DISTINCT id) FROM audit_events`)
+	t.Logf("compared: %d accepted, %d of them stored, %d rows (%d distinct ids), slack %d", len(accepted), found, rows, distinct, slack)
+	if found != len(accepted) {
+		t.Fatalf("%d accepted events are missing", len(accepted)-found)
+	}
+	if distinct != rows {
+		t.Fatalf("duplicates: %d rows for %d ids", rows, distinct)
+	}
+	if rows > len(accepted)+slack {
+		t.Fatalf("%d rows for %d accepted events (+%d slack)", rows, len(accepted), slack)
+	}
+}
+
+func dlqDepths(t *testing.T, c *cluster) int {
+	n := 0
+	for _, q := range rabbitmqtest.Queues(t, c.vhost) {
+		if strings.HasSuffix(q.Name, ".dlq") {
+			n += q.Messages
+		}
+	}
+	return n
+}
+
+// Fault (a): SIGKILL a consumer mid-flood on RabbitMQ + PostgreSQL; after a
+// new consumer starts, every accepted event is stored exactly once.
+func TestFaultKillConsumerRabbitPostgres(t *testing.T) {
+	t.Parallel()
+	c := newPGCluster(t)
+	victim := c.consumer("analytics")
+	p := c.producer()
+	waitConsumers(t, p, "chronicle.all", 1)
+	f := startFlood(p, 8, 30*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	victim.stop(syscall.SIGKILL, 10*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	accepted, unavailable, _ := f.halt()
+	c.consumer("analytics")
+	storedOnceInPG(t, c, accepted, unavailable)
+}
+
+// Fault (b): force-close every broker connection during a flood.
+func TestFaultBrokerConnectionsRabbitPostgres(t *testing.T) {
+	t.Parallel()
+	c := newPGCluster(t)
+	c.consumer("analytics")
+	p := c.producer()
+	waitConsumers(t, p, "chronicle.all", 1)
+	f := startFlood(p, 8, 30*time.Second)
+	eventually(t, 15*time.Second, "connections listed", func() bool { return len(rabbitmqtest.Connections(t, c.vhost)) >= 3 })
+	time.Sleep(500 * time.Millisecond)
+	closed := rabbitmqtest.CloseConnections(t, c.vhost)
+	time.Sleep(1500 * time.Millisecond)
+	accepted, unavailable, _ := f.halt()
+	t.Logf("closed %d connections", closed)
+	storedOnceInPG(t, c, accepted, unavailable)
+}
+
+// Fault (c): terminate the database connections during a flood; nothing
+// is lost, duplicated or dead-lettered.
+func TestFaultDatabaseConnectionsRabbitPostgres(t *testing.T) {
+	t.Parallel()
+	c := newPGCluster(t)
+	c.consumer("analytics")
+	p := c.producer()
+	waitConsumers(t, p, "chronicle.all", 1)
+	f := startFlood(p, 8, 30*time.Second)
+	terminated := 0
+	for range 3 {
+		time.Sleep(600 * time.Millisecond)
+		terminated += pgtest.TerminateBackends(t, c.dbName)
+	}
+	time.Sleep(500 * time.Millisecond)
+	accepted, unavailable, _ := f.halt()
+	t.Logf("terminated %d database connections", terminated)
+	storedOnceInPG(t, c, accepted, unavailable)
+	if n := dlqDepths(t, c); n != 0 {
+		t.Fatalf("the database outage dead-lettered %d messages", n)
+	}
+}
+
+// A longer database outage: consumers stop acking and retry, /health says
+// the store is down, and when it is back everything is stored, nothing
+// dead-lettered.
+func TestDatabaseOutageRabbitPostgres(t *testing.T) {
+	t.Parallel()
+	c := newPGCluster(t)
+	px := tcpproxy.New(t, pgHostPort(t, c.db))
+	px.Open()
+	viaProxy := strings.Replace(c.db, pgHostPort(t, c.db), px.Addr, 1)
+	consumer := c.consumer("analytics", "DATABASE_URL", viaProxy)
+	p := c.producer()
+	waitConsumers(t, p, "chronicle.all", 1)
+	f := startFlood(p, 4, 30*time.Second)
+	time.Sleep(800 * time.Millisecond)
+	px.Cut()
+	eventually(t, 20*time.Second, "the consumer's /health to say the store is down", func() bool {
+		r, err := consumer.try("GET", "/health", "")
+		return err == nil && r.Status == 503 && strings.Contains(string(r.Body), "postgres")
+	})
+	time.Sleep(1500 * time.Millisecond)
+	var qs []struct {
+		Queue string `json:"queue"`
+		Depth int    `json:"depth"`
+	}
+	p.do("GET", "/queues", "").json(t, &qs)
+	px.Open()
+	accepted, unavailable, _ := f.halt()
+	consumer.waitHealthy(30 * time.Second)
+	failures := metric(t, consumer, "chronicle_store_write_failures_total")
+	t.Logf("during the outage: queues %v; %v failed store writes retried", qs, failures)
+	if failures == 0 {
+		t.Fatal("the consumer never saw the outage")
+	}
+	storedOnceInPG(t, c, accepted, unavailable)
+	if n := dlqDepths(t, c); n != 0 {
+		t.Fatalf("the database outage dead-lettered %d messages", n)
+	}
+}
+
+func pgHostPort(t *testing.T, dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil || u.Host == "" {
+		t.Fatalf("this test needs a host:port DATABASE_URL, not %q", dbURL)
+	}
+	return u.Host
+}
+
+// metric reads one unlabelled metric from a process's /metrics.
+func metric(t *testing.T, p *proc, name string) float64 {
+	t.Helper()
+	r := p.do("GET", "/metrics", "")
+	for _, line := range strings.Split(string(r.Body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -13,15 +13,18 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/chronicle-audit/chronicle/internal/tcpproxy"
+	"github.com/chronicle-audit/chronicle/postgres/pgtest"
 	"github.com/chronicle-audit/chronicle/rabbitmq/rabbitmqtest"
 )
 
 // cluster is a set of chronicle processes sharing one vhost and one store.
 type cluster struct {
-	t     *testing.T
-	url   string
-	vhost string
-	env   map[string]string
+	t      *testing.T
+	url    string
+	vhost  string
+	db     string // DATABASE_URL, for PostgreSQL clusters
+	dbName string
+	env    map[string]string
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -31,6 +34,17 @@ func newCluster(t *testing.T) *cluster {
 		"RABBITMQ_URL":          u,
 		"CHRONICLE_SQLITE_PATH": filepath.Join(t.TempDir(), "shared.db"),
 	}}
+}
+
+// newPGCluster is a cluster whose processes share a PostgreSQL database of
+// the test's own.
+func newPGCluster(t *testing.T) *cluster {
+	c := newCluster(t)
+	c.db, c.dbName = pgtest.NewDatabase(t)
+	c.env["CHRONICLE_STORE"] = "postgres"
+	c.env["DATABASE_URL"] = c.db
+	delete(c.env, "CHRONICLE_SQLITE_PATH")
+	return c
 }
 
 func (c *cluster) with(kv ...string) map[string]string {

@@ -3,13 +3,10 @@ package postgres_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,63 +17,14 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/chronicle-audit/chronicle/postgres"
+	"github.com/chronicle-audit/chronicle/postgres/pgtest"
 )
 
-// adminURL is the database tests connect to in order to create their own.
-func adminURL() string {
-	if u := os.Getenv("CHRONICLE_TEST_DATABASE_URL"); u != "" {
-		return u
-	}
-	return "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"
-}
-
-// admin returns a connection to the admin database, closed at cleanup.
-// Without PostgreSQL the test fails: it is required, never skipped.
-func admin(t testing.TB) *pgx.Conn {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, adminURL())
-	if err != nil {
-		t.Fatalf("PostgreSQL is not reachable (%v): run `make test`, which starts it, or set CHRONICLE_TEST_DATABASE_URL", err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
-// newDatabase creates an empty database for one test, dropped at cleanup,
-// and returns its URL.
-func newDatabase(t testing.TB) (dbURL, name string) {
-	t.Helper()
-	conn := admin(t)
-	b := make([]byte, 6)
-	rand.Read(b)
-	name = "chronicle_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	return withDatabase(t, adminURL(), name), name
-}
-
-// withDatabase returns the connection string u pointed at database name.
+func adminURL() string                              { return pgtest.AdminURL() }
+func admin(t testing.TB) *pgx.Conn                  { return pgtest.Admin(t) }
+func newDatabase(t testing.TB) (dbURL, name string) { return pgtest.NewDatabase(t) }
 func withDatabase(t testing.TB, u, name string) string {
-	t.Helper()
-	if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
-		return u + " dbname=" + name // keyword/value form
-	}
-	pu, err := url.Parse(u)
-	if err != nil {
-		t.Fatalf("CHRONICLE_TEST_DATABASE_URL: %v", err)
-	}
-	pu.Path, pu.RawPath = "/"+name, ""
-	return pu.String()
+	return pgtest.WithDatabase(t, u, name)
 }
 
 // testLogger sends logs to t.Log and, when buf is not nil, to buf too.
