@@ -77,6 +77,9 @@ type Config struct {
 	// BatchSize bounds a consumer's store transaction
 	// (CHRONICLE_BATCH_SIZE). Defaults to 256.
 	BatchSize int
+	// BatchWait is how long a RabbitMQ consumer waits for a batch to fill
+	// once it has a first delivery (CHRONICLE_BATCH_WAIT). Defaults to 5ms.
+	BatchWait time.Duration
 	// RabbitMQURL is RABBITMQ_URL, else built from RABBITMQ_HOST, _PORT,
 	// _USER, _PASS and _VHOST (localhost, 5672, guest, guest, /).
 	RabbitMQURL string
@@ -136,6 +139,7 @@ func FromEnv(lookup Lookup) (*Config, error) {
 		ShutdownTimeout: p.duration("CHRONICLE_SHUTDOWN_TIMEOUT", 30*time.Second),
 		QueueCapacity:   p.integer("CHRONICLE_QUEUE_CAPACITY", 10000, 1, 10_000_000),
 		BatchSize:       p.integer("CHRONICLE_BATCH_SIZE", 256, 1, 10000),
+		BatchWait:       p.duration("CHRONICLE_BATCH_WAIT", 5*time.Millisecond),
 		Prefetch:        p.integer("CHRONICLE_PREFETCH", 512, 1, 65535),
 		PublishChannels: p.integer("CHRONICLE_PUBLISH_CHANNELS", 4, 1, 256),
 		ConfirmTimeout:  p.duration("CHRONICLE_CONFIRM_TIMEOUT", 10*time.Second),
@@ -256,6 +260,7 @@ func (c *Config) Settings() []Setting {
 	if c.Transport == TransportRabbitMQ {
 		s = append(s, Setting{"RABBITMQ_URL", Redact(c.RabbitMQURL)},
 			Setting{"CHRONICLE_PREFETCH", strconv.Itoa(c.Prefetch)},
+			Setting{"CHRONICLE_BATCH_WAIT", c.BatchWait.String()},
 			Setting{"CHRONICLE_PUBLISH_CHANNELS", strconv.Itoa(c.PublishChannels)},
 			Setting{"CHRONICLE_CONFIRM_TIMEOUT", c.ConfirmTimeout.String()})
 	}

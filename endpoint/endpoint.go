@@ -290,6 +290,7 @@ func (e *Endpoint) openGateway(ctx context.Context) (chronicle.Gateway, error) {
 			ConfirmTimeout:  c.ConfirmTimeout,
 			Prefetch:        c.Prefetch,
 			BatchSize:       c.BatchSize,
+			BatchWait:       c.BatchWait,
 			ConsumerCount:   c.ConsumerCount,
 			Name:            "chronicle " + c.Mode,
 			Logger:          e.logger,

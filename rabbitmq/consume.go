@@ -187,6 +187,9 @@ func (w *worker) run(deliveries <-chan amqp.Delivery) {
 			return
 		}
 		batch = append(batch[:0], d)
+		// Deliveries trickle in one by one: linger a moment for the batch
+		// to fill, so one store transaction and one ack cover many.
+		linger := time.NewTimer(w.t.cfg.BatchWait)
 	fill:
 		for len(batch) < cap(batch) {
 			select {
@@ -195,10 +198,11 @@ func (w *worker) run(deliveries <-chan amqp.Delivery) {
 					break fill
 				}
 				batch = append(batch, d)
-			default:
+			case <-linger.C:
 				break fill
 			}
 		}
+		linger.Stop()
 		if !w.handle(batch) {
 			return
 		}

@@ -46,6 +46,9 @@ type Config struct {
 	// BatchSize bounds the deliveries stored in one transaction and acked
 	// together. Defaults to 256.
 	BatchSize int
+	// BatchWait is how long a worker waits for a batch to fill once it
+	// has a first delivery. Defaults to 5ms.
+	BatchWait time.Duration
 	// ConsumerCount, when positive, is the number of workers per queue;
 	// otherwise the role's instances.
 	ConsumerCount int
@@ -86,6 +89,9 @@ func (c *Config) withDefaults() error {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 256
+	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = 5 * time.Millisecond
 	}
 	if c.RetryMin <= 0 {
 		c.RetryMin = 100 * time.Millisecond

@@ -258,3 +258,26 @@ func TestConnectionLoss(t *testing.T) {
 		t.Fatal("no reconnect happened")
 	}
 }
+
+func rabbitmqVhost(b testing.TB) (string, string) { return rabbitmqtest.Vhost(b) }
+
+func singleRouteConfig(b testing.TB, queueType string) *routing.Config {
+	c, err := routing.Parse([]byte(`
+[exchanges.audit_events]
+type = "topic"
+durable = true
+[[routes]]
+name = "all_events"
+exchange = "audit_events"
+queue = "chronicle.all"
+routing_key = "#"
+queue_type = "`+queueType+`"
+[[consumers]]
+name = "default"
+routes = ["all_events"]
+`), "bench.toml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
