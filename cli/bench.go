@@ -35,7 +35,8 @@ func benchCommands(register func(*command)) {
 			fs.Int("concurrency", 64, "requests in flight at once")
 			fs.Int("batch", 1, "events per request (1: single-event POSTs; up to 1000: JSON array batches)")
 			fs.String("mix", "seed", "event mix: seed (random actors/actions/resources, a third each of security.*, user.*, billing.* types), or fixed (one event, like wrk's script)")
-			fs.Float64("rate", 0, "open-loop: requests per second to send (0: closed loop, as fast as answers come)")
+			fs.Float64("rate", 0, "open-loop: requests per second to send, on a fixed schedule (0: closed loop, as fast as answers come)")
+			fs.Bool("retry", false, "resend a request answered 503 or 429 after its Retry-After, as a well-behaved client would")
 			fs.Duration("drain-timeout", 5*time.Minute, "how long to wait for every accepted event to be stored")
 			fs.Bool("no-wait", false, "do not wait for the accepted events to be stored")
 			fs.Bool("allow-remote", false, "allow a target that is not a loopback address")
@@ -57,6 +58,7 @@ type benchReport struct {
 	Accepted       int64          `json:"events_accepted"`
 	Rejected       int64          `json:"events_rejected"`
 	Errors         map[string]int `json:"errors"`
+	Retries        int            `json:"retries,omitempty"`
 	LoadSeconds    float64        `json:"load_seconds"`
 	DrainSeconds   float64        `json:"drain_seconds"`
 	AcceptedPerSec float64        `json:"accepted_per_second"`
@@ -129,12 +131,11 @@ func runBench(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) er
 		loadCtx, cancel = context.WithTimeout(ctx, dur)
 	}
 	defer cancel()
-	var tick <-chan time.Time
-	if rate := flagValue[float64](fs, "rate"); rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / rate))
-		defer t.Stop()
-		tick = t.C
-	}
+	// Open loop: request k is due at start + k/rate, whenever the previous
+	// answers came, so a slow service does not slow the offered load.
+	rate := flagValue[float64](fs, "rate")
+	var seq atomic.Int64
+	retry := flagValue[bool](fs, "retry")
 	start := time.Now()
 	stopProgress := benchProgress(env, &sent, start)
 	var wg sync.WaitGroup
@@ -154,17 +155,26 @@ func runBench(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) er
 						n = int(int64(batch) + left)
 					}
 				}
-				if tick != nil {
+				t0 := time.Now()
+				if rate > 0 {
+					due := start.Add(time.Duration(float64(seq.Add(1)-1) / rate * float64(time.Second)))
 					select {
-					case <-tick:
+					case <-time.After(time.Until(due)):
 					case <-loadCtx.Done():
 						continue
 					}
+					t0 = due // latency counts from when the request was due
 				}
 				buf.Reset()
 				gen.body(&buf, rng, n, batch > 1)
-				t0 := time.Now()
 				acc, rej, kind := postEvents(loadCtx, cl, buf.Bytes(), n, batch > 1)
+				for retry && (kind == "503" || kind == "429") && loadCtx.Err() == nil {
+					mu.Lock()
+					rep.Retries++
+					mu.Unlock()
+					time.Sleep(time.Second)
+					acc, rej, kind = postEvents(loadCtx, cl, buf.Bytes(), n, batch > 1)
+				}
 				d := time.Since(t0)
 				if kind == "canceled" {
 					break
@@ -405,6 +415,9 @@ func printBench(w io.Writer, r *benchReport) {
 		fmt.Fprintf(w, "stored/s e2e   %.0f  (accepted / (load + drain))\n", r.StoredPerSec)
 	}
 	fmt.Fprintf(w, "latency ms     p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", r.LatencyMs.P50, r.LatencyMs.P90, r.LatencyMs.P99, r.LatencyMs.Max)
+	if r.Retries > 0 {
+		fmt.Fprintf(w, "retries        %d (answers 503/429 resent after 1s)\n", r.Retries)
+	}
 	if len(r.Errors) > 0 {
 		keys := make([]string, 0, len(r.Errors))
 		for k := range r.Errors {

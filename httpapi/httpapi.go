@@ -357,7 +357,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, chronicle.ErrConflict):
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.As(err, &ue):
-		logger(r).Warn("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		logger(r).Debug("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeUnavailable(w, ue.RetryAfter, err.Error())
 	case errors.Is(err, chronicle.ErrUnavailable), errors.Is(err, chronicle.ErrClosed):
 		logger(r).Warn("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)

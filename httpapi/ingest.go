@@ -17,6 +17,10 @@ import (
 	"github.com/chronicle-audit/chronicle/ingest"
 )
 
+// congested is a transport that can tell, before a request is read, that
+// it would refuse it.
+type congested interface{ Congested() error }
+
 // MaxBatch is the most events one request may carry (SPEC §11).
 const MaxBatch = 1000
 
@@ -67,6 +71,13 @@ func (s *Server) createEvents(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many requests in flight (%d); retry later", cap(s.inflight)))
 		return
+	}
+	if c, ok := s.cfg.Gateway.(congested); ok {
+		if err := c.Congested(); err != nil {
+			s.reject(r, "unavailable")
+			s.fail(w, r, err)
+			return
+		}
 	}
 	key := r.Header.Get(IdempotencyKeyHeader)
 	if key != "" && (len(key) > 255 || !validRequestID(key[:min(len(key), 128)])) {

@@ -301,6 +301,20 @@ func (t *Transport) publish(ctx context.Context, msgs []chronicle.Message) error
 	return nil
 }
 
+// Congested returns ErrUnavailable when a queue that receives every event
+// (bound with "#") is full: then every publish would be refused, and the
+// API can say so before reading and decoding a request, so that under
+// overload the CPU goes to draining the queues, not to parsing requests
+// that cannot be taken.
+func (t *Transport) Congested() error {
+	for _, q := range t.routeQs {
+		if q.route.RoutingKey == "#" && q.depth.Load() >= int64(q.capacity) {
+			return chronicle.Unavailable(RetryAfter, "queue %s is full (%d messages)", q.name, q.capacity)
+		}
+	}
+	return nil
+}
+
 // reserve takes one slot per target, or none.
 func reserve(targets []*queue) error {
 	for i, q := range targets {
