@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The README cannot drift from the code: every subcommand, make target and
+// variable it names exists, and its quick start works as written.
+
+func readme(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func unique(matches [][]string) []string {
+	var out []string
+	for _, m := range matches {
+		if !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// codeBlocks returns the README's shell blocks.
+func codeBlocks(text string) string {
+	var b strings.Builder
+	for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(text, -1) {
+		b.WriteString(m[1])
+	}
+	return b.String()
+}
+
+func TestREADMESubcommands(t *testing.T) {
+	t.Parallel()
+	text := readme(t)
+	// In shell blocks, and in the first column of the subcommand table.
+	subs := unique(regexp.MustCompile(`(?m)^chronicle ([a-z]+)`).FindAllStringSubmatch(codeBlocks(text), -1))
+	table := text[strings.Index(text, "| Subcommand |"):]
+	table = table[:strings.Index(table, "\n\n")]
+	for _, row := range strings.Split(strings.ReplaceAll(table, `\|`, "/"), "\n")[2:] {
+		first := strings.SplitN(row, "|", 3)[1]
+		for _, m := range regexp.MustCompile("`([a-z]+)").FindAllStringSubmatch(first, -1) {
+			if !slices.Contains(subs, m[1]) {
+				subs = append(subs, m[1])
+			}
+		}
+	}
+	if len(subs) < 15 {
+		t.Fatalf("found only %v", subs)
+	}
+	for _, sub := range subs {
+		out, err := exec.Command(binary, sub, "-h").CombinedOutput()
+		if err != nil {
+			t.Errorf("README names `chronicle %s`, but `chronicle %s -h` fails: %v\n%s", sub, sub, err, out)
+		}
+	}
+}
+
+func TestREADMEMakeTargets(t *testing.T) {
+	t.Parallel()
+	text := readme(t)
+	targets := unique(regexp.MustCompile(`(?m)^make (?:[a-z]+=[^ ]+ )*([a-z][a-z0-9-]+)`).FindAllStringSubmatch(codeBlocks(text), -1))
+	if len(targets) < 10 {
+		t.Fatalf("found only %v", targets)
+	}
+	for _, target := range targets {
+		cmd := exec.Command("make", "-n", target)
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("README names `make %s`, but make does not know it: %v\n%s", target, err, out)
+		}
+	}
+}
+
+func TestREADMEVariables(t *testing.T) {
+	t.Parallel()
+	var src strings.Builder
+	for _, f := range []string{"../config/config.go", "../cli/client.go"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.Write(b)
+	}
+	vars := unique(regexp.MustCompile(`\b((?:CHRONICLE|RABBITMQ|POSTGRES)_[A-Z_]+|DATABASE_URL)\b`).FindAllStringSubmatch(readme(t), -1))
+	for _, v := range vars {
+		if v == "CHRONICLE_TEST_DATABASE_URL" {
+			continue
+		}
+		if !strings.Contains(src.String(), `"`+v+`"`) {
+			t.Errorf("README names %s, which the configuration does not read", v)
+		}
+	}
+}
+
+// The quick start's curl commands, against the real binary.
+func TestREADMEQuickStart(t *testing.T) {
+	t.Parallel()
+	text := readme(t)
+	start := strings.Index(text, "Then, in another terminal:")
+	block := regexp.MustCompile("(?s)```sh\n(.*?)```").FindStringSubmatch(text[start:])
+	if start < 0 || block == nil {
+		t.Fatal("no quick start block after the two commands")
+	}
+	p := serve(t, nil)
+	script := strings.ReplaceAll(block[1], "localhost:8080", strings.TrimPrefix(p.url, "http://"))
+	out, err := exec.Command("bash", "-euo", "pipefail", "-c", strings.ReplaceAll(script, "curl ", "curl -fsS ")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("quick start failed: %v\n%s\nscript:\n%s", err, out, script)
+	}
+	for _, want := range []string{`"status":"accepted"`, `"actor":"alice@example.com"`, `"status":"healthy"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("quick start output lacks %s:\n%s", want, out)
+		}
+	}
+}
