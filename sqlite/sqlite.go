@@ -18,7 +18,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"sync"
+	"syscall"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -126,11 +128,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.rdb.SetMaxOpenConns(opts.ReadConns)
 	s.rdb.SetMaxIdleConns(opts.ReadConns)
 	if !opts.NoMigrate {
-		m, err := s.Migrator()
-		if err == nil {
-			_, err = m.Up(ctx)
-		}
-		if err != nil {
+		if err := s.migrateLocked(ctx); err != nil {
 			s.closeDBs()
 			return nil, fmt.Errorf("sqlite %s: %w", path, err)
 		}
@@ -160,6 +158,28 @@ func dsn(path string, params ...string) string {
 	}
 	u.RawQuery = q
 	return u.String()
+}
+
+// migrateLocked applies pending migrations holding an exclusive lock on a
+// file beside the database, so processes that open one file at the same
+// moment (a producer and consumers on one host) do not race to apply the
+// same migration.
+func (s *Store) migrateLocked(ctx context.Context) error {
+	lock, err := os.OpenFile(s.path+".migrate-lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("open migration lock: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("take migration lock: %w", err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	m, err := s.Migrator()
+	if err != nil {
+		return err
+	}
+	_, err = m.Up(ctx)
+	return err
 }
 
 // Migrator returns the migrator of this database.

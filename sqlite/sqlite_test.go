@@ -204,3 +204,28 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatalf("Open on newer schema: %v", err)
 	}
 }
+
+// Processes opening one new file at once (a producer and its consumers on
+// one host) must not race to apply the same migration.
+func TestConcurrentOpenMigrates(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "c.db")
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for range 6 {
+		wg.Go(func() {
+			s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+			if err == nil {
+				err = s.Close()
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
