@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +28,7 @@ func floodCommands(register func(*command)) {
 			fs.Bool("slow", false, "send one event at a time, every --interval (the seed's flood-slow: watch the competing consumers take turns)")
 			fs.Duration("interval", 500*time.Millisecond, "pause between events with --slow")
 			fs.Uint64("seed", 0, "seed of the random events, for a reproducible flood (default: random)")
+			fs.Int("batch", 1, "events per request: above 1, events go in JSON arrays (one journal commit or confirm round each)")
 		},
 		run: runFlood,
 	})
@@ -169,6 +171,13 @@ func runFlood(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) er
 		return usagef("--concurrency must be from 1 to %d, not %d", maxFloodConcurrency, conc)
 	}
 	slow := flagValue[bool](fs, "slow")
+	batch := flagValue[int](fs, "batch")
+	if batch < 1 || batch > 1000 {
+		return usagef("--batch must be from 1 to 1000, not %d", batch)
+	}
+	if slow && batch > 1 {
+		return usagef("--slow sends one event at a time: drop --batch")
+	}
 	interval := flagValue[time.Duration](fs, "interval")
 	if slow && interval <= 0 {
 		return usagef("--interval must be positive, not %v", interval)
@@ -213,19 +222,28 @@ func runFlood(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) er
 	} else {
 		// Events are drawn here, in one goroutine, since the generator is
 		// not safe for concurrent use; workers only send.
-		jobs := make(chan eventInput)
+		jobs := make(chan []eventInput)
 		var wg sync.WaitGroup
 		for range conc {
 			wg.Go(func() {
-				for ev := range jobs {
-					send(ev)
+				for evs := range jobs {
+					if len(evs) == 1 && batch == 1 {
+						send(evs[0])
+					} else {
+						sendBatch(ctx, c, evs, stats)
+					}
 				}
 			})
 		}
 	dispatch:
-		for range n {
+		for sent := 0; sent < n; {
+			evs := make([]eventInput, 0, min(batch, n-sent))
+			for len(evs) < cap(evs) {
+				evs = append(evs, randomEvent(rng))
+			}
 			select {
-			case jobs <- randomEvent(rng):
+			case jobs <- evs:
+				sent += len(evs)
 			case <-ctx.Done():
 				break dispatch
 			}
@@ -255,6 +273,42 @@ func runFlood(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) er
 		return fmt.Errorf("%d of %d events were not accepted", n-sum.Accepted, n)
 	}
 	return nil
+}
+
+// sendBatch posts events as one JSON array and records each event's
+// outcome from the per-event results.
+func sendBatch(ctx context.Context, c *client, evs []eventInput, stats *floodStats) {
+	start := time.Now()
+	var resp struct {
+		Results []struct {
+			ID     string `json:"id"`
+			Error  string `json:"error"`
+			Reason string `json:"reason"`
+		} `json:"results"`
+	}
+	_, err := c.do(ctx, "POST", "/events", evs, &resp)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == 422 {
+		_ = json.Unmarshal(ae.Body, &resp)
+		err = nil
+	}
+	d := time.Since(start)
+	if err != nil || len(resp.Results) != len(evs) {
+		if err == nil {
+			err = fmt.Errorf("the service answered %d results for %d events", len(resp.Results), len(evs))
+		}
+		for range evs {
+			stats.record(d, err)
+		}
+		return
+	}
+	for _, r := range resp.Results {
+		if r.ID != "" {
+			stats.record(d, nil)
+		} else {
+			stats.record(d, &apiError{Status: 422, Message: r.Error + ": " + r.Reason})
+		}
+	}
 }
 
 func printFloodSummary(w io.Writer, s floodSummary) {

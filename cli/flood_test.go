@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -154,4 +155,16 @@ func TestPercentile(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestFloodBatch(t *testing.T) {
+	t.Parallel()
+	s := startLiveService(t)
+	r := execCLI(t, s.vars(), "flood", "250", "--batch", "100", "--json").expect(t, ExitOK)
+	var sum struct{ Sent, Accepted int }
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.Sent != 250 || sum.Accepted != 250 {
+		t.Fatalf("flood --batch: %s (%v)", r.stdout, err)
+	}
+	execCLI(t, s.vars(), "flood", "10", "--batch", "0").expect(t, ExitUsage)
+	execCLI(t, s.vars(), "flood", "10", "--batch", "5", "--slow").expect(t, ExitUsage)
 }

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -293,4 +295,37 @@ func TestKillDuringFlood(t *testing.T) {
 		t.Fatalf("stored %d events for %d accepted and at most 16 in flight", len(got), len(accepted))
 	}
 	t.Logf("kill -9 mid-flood: accepted %d, stored %d", len(accepted), len(got))
+}
+
+// An Idempotency-Key holds across a restart: the retry gets the same id
+// and nothing new is stored; another body with the key is a conflict.
+func TestIdempotencyAcrossRestart(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"CHRONICLE_SQLITE_PATH": filepath.Join(t.TempDir(), "chronicle.db")}
+	post := func(p *proc, body string) response {
+		req, _ := http.NewRequest("POST", p.url+"/events", strings.NewReader(body))
+		req.Header.Set("Idempotency-Key", "payment-7731")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return response{resp.StatusCode, resp.Header, b}
+	}
+	p := serve(t, env)
+	first := post(p, seedEvent)
+	first.expect(t, 202, "accepted")
+	p.stop(syscall.SIGTERM, 30*time.Second)
+	q := serve(t, env)
+	again := post(q, seedEvent)
+	again.expect(t, 202, "accepted")
+	if string(again.Body) != string(first.Body) {
+		t.Fatalf("after a restart the retry got %s, the first attempt %s", again.Body, first.Body)
+	}
+	post(q, `{"actor":"mallory@example.com","action":"login","resource_type":"security","resource_id":"x"}`).expect(t, 409, "already used with a different request body")
+	eventually(t, 5*time.Second, "the event stored", func() bool { return len(q.allEvents("")) >= 1 })
+	if n := len(q.allEvents("")); n != 1 {
+		t.Fatalf("%d events stored for one idempotent event", n)
+	}
 }

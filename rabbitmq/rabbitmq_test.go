@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -280,4 +281,101 @@ routes = ["all_events"]
 		b.Fatal(err)
 	}
 	return c
+}
+
+// Reconnecting leaks nothing: after forced connection losses the process
+// runs as many goroutines as before them. Not parallel: it counts the
+// process's goroutines.
+func TestNoGoroutineLeakAcrossReconnects(t *testing.T) {
+	_, vh := vhost(t)
+	rec := transporttest.NewRecorder()
+	tr := newTransport(t, rabbitmq.Config{Store: rec})
+	if err := tr.StartConsumers(t.Context(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	publishOne := func() {
+		t.Helper()
+		transporttest.Eventually(t, 15*time.Second, "a publish to go through", func() bool {
+			return tr.Publish(t.Context(), []*chronicle.Event{transporttest.NewEvent("security.login")}) == nil
+		})
+	}
+	publishOne()
+	transporttest.Eventually(t, 15*time.Second, "connections listed", func() bool { return len(rabbitmqtest.Connections(t, vh)) >= 2 })
+	time.Sleep(200 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	for i := range 2 {
+		rabbitmqtest.CloseConnections(t, vh)
+		transporttest.Eventually(t, 15*time.Second, "the reconnect", func() bool { return tr.Stats().Reconnects >= int64(2*(i+1)) })
+		transporttest.Eventually(t, 15*time.Second, "healthy again", func() bool { return tr.Ping(t.Context()) == nil })
+		publishOne()
+		transporttest.Eventually(t, 15*time.Second, "connections listed again", func() bool { return len(rabbitmqtest.Connections(t, vh)) >= 2 })
+	}
+	var after int
+	transporttest.Eventually(t, 10*time.Second, "goroutines to settle", func() bool {
+		after = runtime.NumGoroutine()
+		return after <= before+2
+	})
+	t.Logf("goroutines: %d before two rounds of reconnects, %d after", before, after)
+}
+
+// A message that keeps failing its consumers (redelivered past the quorum
+// queue's delivery limit) is dead-lettered by the broker; its story comes
+// from x-death.
+func TestDeliveryLimitDeadLetter(t *testing.T) {
+	t.Parallel()
+	u, _ := vhost(t)
+	rc, err := routing.Parse([]byte(`
+[exchanges.audit_events]
+type = "topic"
+durable = true
+[exchanges.dead_letter]
+type = "direct"
+durable = true
+[[routes]]
+name = "all_events"
+exchange = "audit_events"
+queue = "chronicle.all"
+routing_key = "#"
+queue_type = "quorum"
+delivery_limit = 2
+dead_letter_exchange = "dead_letter"
+dead_letter_queue = "chronicle.all.dlq"
+[[consumers]]
+name = "default"
+routes = ["all_events"]
+`), "limit.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTransport(t, rabbitmq.Config{Routing: rc})
+	e := transporttest.NewEvent("document.viewed")
+	if err := tr.Publish(t.Context(), []*chronicle.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	// A consumer that crashes on it every time: the broker redelivers.
+	conn, err := amqp.Dial(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	for i := 0; i < 10; i++ {
+		d, ok, err := ch.Get("chronicle.all", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		d.Nack(false, true)
+	}
+	var dl []chronicle.DeadLetter
+	transporttest.Eventually(t, 10*time.Second, "the broker to dead-letter it", func() bool {
+		dl, _ = tr.PeekDeadLetters(t.Context(), "chronicle.all.dlq", 0)
+		return len(dl) == 1
+	})
+	d := dl[0]
+	if d.ID != e.ID || !strings.HasPrefix(d.Reason, "delivery limit reached") || d.Queue != "chronicle.all" || d.Count < 1 || d.Exchange != "audit_events" || d.RoutingKey != "document.viewed" {
+		t.Fatalf("dead letter = %+v", d)
+	}
 }
