@@ -53,6 +53,9 @@ func startFlood(p *proc, workers int, limit time.Duration) *flooder {
 					f.accepted = append(f.accepted, a.ID)
 				case r.Status == 503:
 					f.unavailable++
+					if r.Header.Get("Retry-After") == "" {
+						p.t.Errorf("503 without Retry-After: %s", r.Body)
+					}
 				default:
 					p.t.Errorf("POST: %d %s", r.Status, r.Body)
 				}

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -175,36 +174,13 @@ func TestRabbitConsumerSIGKILL(t *testing.T) {
 	victim := c.consumer("analytics")
 	p := c.producer()
 	waitConsumers(t, p, "chronicle.all", 1)
-	var accepted []string
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for w := range 8 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r, err := p.try("POST", "/events", fmt.Sprintf(`{"actor":"w%d@example.com","action":"login","resource_type":"security","resource_id":"%d"}`, w, i))
-				if err == nil && r.Status == 202 {
-					var a struct{ ID string }
-					r.json(t, &a)
-					mu.Lock()
-					accepted = append(accepted, a.ID)
-					mu.Unlock()
-				}
-			}
-		})
-	}
+	f := startFlood(p, 8, 30*time.Second)
 	time.Sleep(1500 * time.Millisecond)
 	victim.stop(syscall.SIGKILL, 10*time.Second)
 	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	accepted, unavailable, _ := f.halt()
 	c.consumer("analytics")
-	storedOnce(t, p, accepted, 0)
+	storedOnce(t, p, accepted, unavailable)
 }
 
 // A malformed payload published straight to the exchange is dead-lettered
@@ -245,49 +221,12 @@ func TestRabbitConnectionLoss(t *testing.T) {
 	c.consumer("analytics")
 	p := c.producer()
 	waitConsumers(t, p, "chronicle.all", 1)
-	var accepted []string
-	var unavailable int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for w := range 8 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r, err := p.try("POST", "/events", fmt.Sprintf(`{"actor":"w%d@example.com","action":"login","resource_type":"security","resource_id":"%d"}`, w, i))
-				mu.Lock()
-				switch {
-				case err != nil:
-					t.Errorf("POST: %v", err)
-				case r.Status == 202:
-					var a struct{ ID string }
-					r.json(t, &a)
-					accepted = append(accepted, a.ID)
-				case r.Status == 503:
-					unavailable++
-					if r.Header.Get("Retry-After") == "" {
-						t.Errorf("503 without Retry-After")
-					}
-				default:
-					t.Errorf("POST: %d %s", r.Status, r.Body)
-				}
-				mu.Unlock()
-				if err != nil || r.Status != 202 {
-					time.Sleep(20 * time.Millisecond)
-				}
-			}
-		})
-	}
+	f := startFlood(p, 8, 30*time.Second)
 	eventually(t, 15*time.Second, "connections listed", func() bool { return len(rabbitmqtest.Connections(t, c.vhost)) >= 3 })
 	time.Sleep(500 * time.Millisecond)
 	n := rabbitmqtest.CloseConnections(t, c.vhost)
 	time.Sleep(1500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	accepted, unavailable, _ := f.halt()
 	p.waitHealthy(20 * time.Second)
 	t.Logf("closed %d connections; %d answers were 503", n, unavailable)
 	// A publish cut off before its confirm arrived got a 503 although the
