@@ -85,28 +85,48 @@ func (t *Transport) hold(p *publisher, queue string, limit int) (*holding, error
 // release returns every message not acked to the queue, in order.
 func (h *holding) release() { h.ch.Close() }
 
-// PeekDeadLetters implements chronicle.DeadLetterChannel: the messages are
-// read and handed back, so the queue is unchanged (depth and order).
-func (t *Transport) PeekDeadLetters(ctx context.Context, queue string, limit int) ([]chronicle.DeadLetter, error) {
+// withHeld takes up to limit messages (all when limit <= 0) from the head
+// of the dead-letter queue, lets fn settle some of them, and hands the
+// rest back in order.
+func (t *Transport) withHeld(queue string, limit int, fn func(p *publisher, kind chronicle.QueueKind, h *holding) error) error {
 	kind, err := t.deadLetterQueue(queue)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p, err := t.begin()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer t.inflight.Done()
 	h, err := t.hold(p, queue, limit)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer h.release()
-	out := make([]chronicle.DeadLetter, len(h.msgs))
-	for i, d := range h.msgs {
-		out[i] = DeadLetterOf(d, kind == chronicle.QueueUnrouted)
+	return fn(p, kind, h)
+}
+
+// holdLimit is how many messages a selection needs held: by ids, the
+// whole queue must be searched.
+func holdLimit(sel chronicle.Selection) int {
+	if len(sel.IDs) > 0 {
+		return 0
 	}
-	return out, nil
+	return sel.Limit
+}
+
+// PeekDeadLetters implements chronicle.DeadLetterChannel: the messages are
+// read and handed back, so the queue is unchanged (depth and order).
+func (t *Transport) PeekDeadLetters(ctx context.Context, queue string, limit int) ([]chronicle.DeadLetter, error) {
+	var out []chronicle.DeadLetter
+	err := t.withHeld(queue, limit, func(_ *publisher, kind chronicle.QueueKind, h *holding) error {
+		out = make([]chronicle.DeadLetter, len(h.msgs))
+		for i, d := range h.msgs {
+			out[i] = DeadLetterOf(d, kind == chronicle.QueueUnrouted)
+		}
+		return nil
+	})
+	return out, err
 }
 
 func selected(sel chronicle.Selection, d amqp.Delivery, i int) bool {
@@ -127,24 +147,16 @@ func selected(sel chronicle.Selection, d amqp.Delivery, i int) bool {
 // with it, so if it dies again its count goes up. Unrouted messages go
 // through the exchange again: the configuration may route them now.
 func (t *Transport) ReplayDeadLetters(ctx context.Context, queue string, sel chronicle.Selection) (int, error) {
-	kind, err := t.deadLetterQueue(queue)
-	if err != nil {
-		return 0, err
-	}
-	p, err := t.begin()
-	if err != nil {
-		return 0, err
-	}
-	defer t.inflight.Done()
-	limit := 0
-	if len(sel.IDs) == 0 {
-		limit = sel.Limit
-	}
-	h, err := t.hold(p, queue, limit)
-	if err != nil {
-		return 0, err
-	}
-	defer h.release()
+	replayed := 0
+	err := t.withHeld(queue, holdLimit(sel), func(p *publisher, kind chronicle.QueueKind, h *holding) error {
+		var err error
+		replayed, err = t.replay(ctx, p, kind, queue, sel, h)
+		return err
+	})
+	return replayed, err
+}
+
+func (t *Transport) replay(ctx context.Context, p *publisher, kind chronicle.QueueKind, queue string, sel chronicle.Selection, h *holding) (int, error) {
 	ch := p.channel()
 	replayed := 0
 	for i, d := range h.msgs {
@@ -190,34 +202,20 @@ func (t *Transport) ReplayDeadLetters(ctx context.Context, queue string, sel chr
 
 // PurgeDeadLetters implements chronicle.DeadLetterChannel.
 func (t *Transport) PurgeDeadLetters(ctx context.Context, queue string, sel chronicle.Selection) (int, error) {
-	if _, err := t.deadLetterQueue(queue); err != nil {
-		return 0, err
-	}
-	p, err := t.begin()
-	if err != nil {
-		return 0, err
-	}
-	defer t.inflight.Done()
-	limit := 0
-	if len(sel.IDs) == 0 {
-		limit = sel.Limit
-	}
-	h, err := t.hold(p, queue, limit)
-	if err != nil {
-		return 0, err
-	}
-	defer h.release()
 	purged := 0
-	for i, d := range h.msgs {
-		if !selected(sel, d, i) {
-			continue
+	err := t.withHeld(queue, holdLimit(sel), func(_ *publisher, _ chronicle.QueueKind, h *holding) error {
+		for i, d := range h.msgs {
+			if !selected(sel, d, i) {
+				continue
+			}
+			if err := d.Ack(false); err != nil {
+				return unavailable("purge", err)
+			}
+			purged++
 		}
-		if err := d.Ack(false); err != nil {
-			return purged, unavailable("purge", err)
-		}
-		purged++
-	}
-	return purged, nil
+		return nil
+	})
+	return purged, err
 }
 
 // DeadLetterOf reads a dead letter's story: Chronicle's x-chronicle-*

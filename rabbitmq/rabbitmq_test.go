@@ -263,24 +263,7 @@ func TestConnectionLoss(t *testing.T) {
 func rabbitmqVhost(b testing.TB) (string, string) { return rabbitmqtest.Vhost(b) }
 
 func singleRouteConfig(b testing.TB, queueType string) *routing.Config {
-	c, err := routing.Parse([]byte(`
-[exchanges.audit_events]
-type = "topic"
-durable = true
-[[routes]]
-name = "all_events"
-exchange = "audit_events"
-queue = "chronicle.all"
-routing_key = "#"
-queue_type = "`+queueType+`"
-[[consumers]]
-name = "default"
-routes = ["all_events"]
-`), "bench.toml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	return c
+	return transporttest.SingleRoute(b, queueType)
 }
 
 // Reconnecting leaks nothing: after forced connection losses the process

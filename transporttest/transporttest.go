@@ -210,8 +210,14 @@ func closeGW(t *testing.T, gw chronicle.Gateway) {
 	}
 }
 
-// singleRoute is a topology with one catch-all route and its DLQ.
-func singleRoute(t *testing.T) *routing.Config {
+// SingleRoute is a topology with one catch-all route of the given queue
+// type ("" for the default) and its DLQ, consumed by role "default".
+func SingleRoute(t testing.TB, queueType string) *routing.Config {
+	t.Helper()
+	qt := ""
+	if queueType != "" {
+		qt = "queue_type = \"" + queueType + "\"\n"
+	}
 	c, err := routing.Parse([]byte(`
 [exchanges.audit_events]
 type = "topic"
@@ -226,7 +232,7 @@ queue = "chronicle.all"
 routing_key = "#"
 dead_letter_exchange = "dead_letter"
 dead_letter_queue = "chronicle.all.dlq"
-[[consumers]]
+`+qt+`[[consumers]]
 name = "default"
 routes = ["all_events"]
 instances = 1
@@ -236,6 +242,8 @@ instances = 1
 	}
 	return c
 }
+
+func singleRoute(t *testing.T) *routing.Config { return SingleRoute(t, "") }
 
 func testDatatypeRouting(t *testing.T, h Harness) {
 	gw := h.New(t, routing.Default(), NewRecorder(), Options{})
