@@ -42,8 +42,9 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 	}{(*plain)(e), e.Timestamp.UTC().Format(TimestampLayout)})
 }
 
-// UnmarshalJSON reads what MarshalJSON writes. It is used for messages on a
-// channel, not for client input (see package ingest).
+// UnmarshalJSON reads what MarshalJSON writes: stored copies (idempotency
+// records) and the service's answers to its clients. Client input goes
+// through package ingest, which checks every field.
 func (e *Event) UnmarshalJSON(data []byte) error {
 	type plain Event
 	var aux struct {

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"strings"
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
@@ -330,12 +329,9 @@ func (e *Endpoint) logConsumers() {
 	if err != nil {
 		return
 	}
-	var parts []string
 	for _, a := range plan {
-		parts = append(parts, fmt.Sprintf("%s×%d", a.Route.Queue, a.Workers))
 		e.logger.Info("consumers", "role", e.cfg.ConsumerRole, "route", a.Route.Name, "queue", a.Route.Queue, "workers", a.Workers)
 	}
-	e.logger.Debug("consuming", "queues", strings.Join(parts, " "))
 }
 
 func (e *Endpoint) plan() ([]routing.Assignment, error) {

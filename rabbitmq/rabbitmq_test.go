@@ -263,7 +263,7 @@ func TestConnectionLoss(t *testing.T) {
 func rabbitmqVhost(b testing.TB) (string, string) { return rabbitmqtest.Vhost(b) }
 
 func singleRouteConfig(b testing.TB, queueType string) *routing.Config {
-	return transporttest.SingleRoute(b, queueType)
+	return transporttest.SingleRoute(b, `queue_type = "`+queueType+`"`)
 }
 
 // Reconnecting leaks nothing: after forced connection losses the process
@@ -307,29 +307,7 @@ func TestNoGoroutineLeakAcrossReconnects(t *testing.T) {
 func TestDeliveryLimitDeadLetter(t *testing.T) {
 	t.Parallel()
 	u, _ := vhost(t)
-	rc, err := routing.Parse([]byte(`
-[exchanges.audit_events]
-type = "topic"
-durable = true
-[exchanges.dead_letter]
-type = "direct"
-durable = true
-[[routes]]
-name = "all_events"
-exchange = "audit_events"
-queue = "chronicle.all"
-routing_key = "#"
-queue_type = "quorum"
-delivery_limit = 2
-dead_letter_exchange = "dead_letter"
-dead_letter_queue = "chronicle.all.dlq"
-[[consumers]]
-name = "default"
-routes = ["all_events"]
-`), "limit.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := transporttest.SingleRoute(t, `queue_type = "quorum"`, `delivery_limit = 2`)
 	tr := newTransport(t, rabbitmq.Config{Routing: rc})
 	e := transporttest.NewEvent("document.viewed")
 	if err := tr.Publish(t.Context(), []*chronicle.Event{e}); err != nil {

@@ -190,9 +190,6 @@ func (s *Store) Migrator() (*migration.Migrator, error) {
 // Name implements chronicle.Store.
 func (s *Store) Name() string { return "sqlite" }
 
-// Path is the database file.
-func (s *Store) Path() string { return s.path }
-
 // Ping implements chronicle.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.rdb.PingContext(ctx); err != nil {

@@ -210,13 +210,14 @@ func closeGW(t *testing.T, gw chronicle.Gateway) {
 	}
 }
 
-// SingleRoute is a topology with one catch-all route of the given queue
-// type ("" for the default) and its DLQ, consumed by role "default".
-func SingleRoute(t testing.TB, queueType string) *routing.Config {
+// SingleRoute is a topology with one catch-all route and its DLQ,
+// consumed by role "default". routeKeys are more keys of the route, e.g.
+// `queue_type = "quorum"`.
+func SingleRoute(t testing.TB, routeKeys ...string) *routing.Config {
 	t.Helper()
 	qt := ""
-	if queueType != "" {
-		qt = "queue_type = \"" + queueType + "\"\n"
+	for _, k := range routeKeys {
+		qt += k + "\n"
 	}
 	c, err := routing.Parse([]byte(`
 [exchanges.audit_events]
@@ -243,7 +244,7 @@ instances = 1
 	return c
 }
 
-func singleRoute(t *testing.T) *routing.Config { return SingleRoute(t, "") }
+func singleRoute(t *testing.T) *routing.Config { return SingleRoute(t) }
 
 func testDatatypeRouting(t *testing.T, h Harness) {
 	gw := h.New(t, routing.Default(), NewRecorder(), Options{})
