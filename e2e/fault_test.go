@@ -131,8 +131,9 @@ func dlqDepths(t *testing.T, c *cluster) int {
 	return n
 }
 
-// Fault (a): SIGKILL a consumer mid-flood on RabbitMQ + PostgreSQL; after a
-// new consumer starts, every accepted event is stored exactly once.
+// Fault (a), and the ack discipline of the RabbitMQ transport: SIGKILL a
+// consumer with unacked deliveries in hand, mid-flood; after a new consumer
+// starts, every accepted event is stored exactly once.
 func TestFaultKillConsumerRabbitPostgres(t *testing.T) {
 	t.Parallel()
 	c := newPGCluster(t)
@@ -148,7 +149,9 @@ func TestFaultKillConsumerRabbitPostgres(t *testing.T) {
 	storedOnceInPG(t, c, accepted, unavailable)
 }
 
-// Fault (b): force-close every broker connection during a flood.
+// Fault (b), and the RabbitMQ transport's recovery: force-close every
+// broker connection during a flood; the processes reconnect by themselves
+// and every accepted event is stored exactly once.
 func TestFaultBrokerConnectionsRabbitPostgres(t *testing.T) {
 	t.Parallel()
 	c := newPGCluster(t)

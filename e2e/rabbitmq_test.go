@@ -166,23 +166,6 @@ func TestRabbitCompetingConsumerProcesses(t *testing.T) {
 	storedOnce(t, p, accepted, 0)
 }
 
-// A consumer killed with unacked deliveries in hand loses nothing: the
-// broker redelivers them to the next consumer, which stores them once.
-func TestRabbitConsumerSIGKILL(t *testing.T) {
-	t.Parallel()
-	c := newCluster(t)
-	victim := c.consumer("analytics")
-	p := c.producer()
-	waitConsumers(t, p, "chronicle.all", 1)
-	f := startFlood(p, 8, 30*time.Second)
-	time.Sleep(1500 * time.Millisecond)
-	victim.stop(syscall.SIGKILL, 10*time.Second)
-	time.Sleep(500 * time.Millisecond)
-	accepted, unavailable, _ := f.halt()
-	c.consumer("analytics")
-	storedOnce(t, p, accepted, unavailable)
-}
-
 // A malformed payload published straight to the exchange is dead-lettered
 // with its reason, and the consumer keeps going.
 func TestRabbitMalformedPayload(t *testing.T) {
@@ -211,27 +194,6 @@ func TestRabbitMalformedPayload(t *testing.T) {
 		}
 		return false
 	})
-}
-
-// Force-closing every connection while events are posted: the services
-// recover by themselves and every event that got 202 is stored once.
-func TestRabbitConnectionLoss(t *testing.T) {
-	t.Parallel()
-	c := newCluster(t)
-	c.consumer("analytics")
-	p := c.producer()
-	waitConsumers(t, p, "chronicle.all", 1)
-	f := startFlood(p, 8, 30*time.Second)
-	eventually(t, 15*time.Second, "connections listed", func() bool { return len(rabbitmqtest.Connections(t, c.vhost)) >= 3 })
-	time.Sleep(500 * time.Millisecond)
-	n := rabbitmqtest.CloseConnections(t, c.vhost)
-	time.Sleep(1500 * time.Millisecond)
-	accepted, unavailable, _ := f.halt()
-	p.waitHealthy(20 * time.Second)
-	t.Logf("closed %d connections; %d answers were 503", n, unavailable)
-	// A publish cut off before its confirm arrived got a 503 although the
-	// broker may have routed it: such events may be stored too.
-	storedOnce(t, p, accepted, unavailable)
 }
 
 // A broker that is not there yet: the service starts, says it is
