@@ -2,15 +2,17 @@ package chronicle
 
 import "context"
 
-// Gateway is the Messaging Gateway: the one door through which the HTTP API
+// The Messaging Gateway is the one door through which the HTTP API
 // publishes events and through which consumers are started, whatever the
-// transport behind it (in-process channels or RabbitMQ).
+// transport behind it (in-process channels or RabbitMQ). Its parts are
+// small interfaces, so each caller asks only for what it uses: the API
+// publishes, an operator inspects, the process wiring starts and stops.
 //
 // Delivery is at least once; the store is idempotent on event ID, so every
 // published event is stored exactly once.
-type Gateway interface {
-	// Name is the canonical transport name: "inproc" or "rabbitmq".
-	Name() string
+
+// Publisher is the producer's side of the gateway.
+type Publisher interface {
 	// Publish routes events through the exchange to every matching route
 	// queue (or to the unrouted queue when none matches). It returns nil
 	// only once every event is durably held by the transport (journaled or
@@ -20,17 +22,51 @@ type Gateway interface {
 	// of the events may still have been taken; they carry their own IDs,
 	// so a retry never stores them twice.
 	Publish(ctx context.Context, events []*Event) error
-	// StartConsumers starts the competing consumers of the role's routes.
-	// They store what they take into the store the gateway was built
-	// with and run until Close. Unknown roles are an error.
+	// Congested returns an error wrapping ErrUnavailable when Publish
+	// would refuse any event now (a full catch-all queue, a broker that
+	// cannot be reached), so that a request can be refused before it is
+	// read. nil promises nothing: Publish may still refuse.
+	Congested() error
+}
+
+// ConsumerGroup runs the competing consumers of a consumer role.
+type ConsumerGroup interface {
+	// StartConsumers starts the consumers of the role's routes. They store
+	// what they take into the store the gateway was built with and run
+	// until Close. Unknown roles are an error.
 	StartConsumers(ctx context.Context, role string) error
-	// Queues reports every configured queue with its depth and consumers.
+}
+
+// QueueInspector reports the queues of the topology.
+type QueueInspector interface {
+	// Queues reports every configured queue (route, dead-letter and
+	// unrouted) with its depth and consumers.
 	Queues(ctx context.Context) ([]QueueStatus, error)
-	// Ping reports whether the transport can take messages now.
+}
+
+// Pinger is a dependency that can say whether it works now.
+type Pinger interface {
+	// Ping returns nil when the dependency can be used now, else an error
+	// wrapping ErrUnavailable (or ErrClosed) whose Public message says
+	// what is wrong without the dependency's own words.
 	Ping(ctx context.Context) error
+}
+
+// Gateway is a whole transport: every part above, plus the Invalid Message
+// Channel and a lifecycle.
+type Gateway interface {
+	// Name is the canonical transport name: "inproc" or "rabbitmq".
+	Name() string
+	Publisher
+	ConsumerGroup
+	QueueInspector
+	DeadLetterChannel
+	Pinger
 	// Close stops intake (Publish then fails with ErrClosed), lets consumers
 	// finish and settle the work in hand (draining in-process queues into
-	// the store), and releases the transport. ctx bounds the wait.
+	// the store), and releases the transport. ctx bounds the wait: when it
+	// ends, consumers stop, and what they held is left to be delivered
+	// again (redelivered by the broker, or kept in the journal).
 	Close(ctx context.Context) error
 }
 

@@ -1,6 +1,12 @@
 package chronicle
 
-import "time"
+import (
+	"crypto/rand"
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+)
 
 // Message is what travels on a channel: an event encoded as JSON, with the
 // envelope a transport needs. Its ID is the event's ID and its Type the
@@ -17,7 +23,7 @@ type Message struct {
 
 // Header names that Chronicle sets on messages.
 const (
-	// HeaderReason says why a message was dead-lettered (SPEC §10).
+	// HeaderReason says why a message was dead-lettered.
 	HeaderReason = "x-chronicle-reason"
 	// HeaderOriginQueue, HeaderOriginExchange and HeaderOriginRoutingKey say
 	// where a dead letter was when it died.
@@ -29,6 +35,71 @@ const (
 	HeaderDeathCount = "x-chronicle-death-count"
 	HeaderFirstDeath = "x-chronicle-first-death"
 )
+
+// Death is one death of a message: why it could not be processed and
+// where it was. Empty fields leave what an earlier death recorded: a
+// replayed message that dies again keeps the exchange and routing key it
+// was first published with.
+type Death struct {
+	Reason     string
+	Queue      string
+	Exchange   string
+	RoutingKey string
+	At         time.Time
+}
+
+// Kill returns m as it sits on a dead-letter queue: the death recorded in
+// its headers (the reason and origin of this death, the count raised, the
+// first death's time kept) and an ID, made up when the producer gave
+// none, so that every dead letter can be named in a replay or a purge.
+// m itself is not changed.
+func Kill(m Message, d Death) Message {
+	h := make(map[string]string, len(m.Headers)+6)
+	maps.Copy(h, m.Headers)
+	h[HeaderReason] = d.Reason
+	for k, v := range map[string]string{HeaderOriginQueue: d.Queue, HeaderOriginExchange: d.Exchange, HeaderOriginRoutingKey: d.RoutingKey} {
+		if v != "" {
+			h[k] = v
+		}
+	}
+	n, _ := strconv.Atoi(h[HeaderDeathCount])
+	h[HeaderDeathCount] = strconv.Itoa(n + 1)
+	if h[HeaderFirstDeath] == "" {
+		h[HeaderFirstDeath] = d.At.UTC().Format(time.RFC3339Nano)
+	}
+	m.Headers = h
+	m.Event = nil
+	if m.ID == "" {
+		m.ID = NewMessageID()
+	}
+	return m
+}
+
+// DeadLetterOf reads a dead letter's story from the headers Kill wrote.
+func DeadLetterOf(m Message) DeadLetter {
+	h := m.Headers
+	d := DeadLetter{
+		ID:         m.ID,
+		Payload:    string(m.Body),
+		Reason:     h[HeaderReason],
+		Exchange:   h[HeaderOriginExchange],
+		RoutingKey: h[HeaderOriginRoutingKey],
+		Queue:      h[HeaderOriginQueue],
+	}
+	d.Count, _ = strconv.Atoi(h[HeaderDeathCount])
+	d.FirstDeathAt, _ = time.Parse(time.RFC3339Nano, h[HeaderFirstDeath])
+	return d
+}
+
+// NewMessageID returns a random UUID (version 4), for messages that
+// arrived without an id.
+func NewMessageID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
 
 // QueueKind tells what a queue is for.
 type QueueKind string

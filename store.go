@@ -34,10 +34,13 @@ type EntityStore interface {
 	CountEntities(ctx context.Context) (int, error)
 }
 
-// Store is everything Chronicle keeps: events and entities, in one place.
+// Store is everything Chronicle keeps, in one place: events, entities,
+// idempotency keys and the in-process transport's journal.
 type Store interface {
 	EventStore
 	EntityStore
+	IdempotencyStore
+	Journal
 	// Name is the canonical store name: "sqlite", "postgres" or "memory".
 	Name() string
 	// Ping reports whether the store can be reached now.

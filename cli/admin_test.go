@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chronicle-audit/chronicle/rabbitmq/rabbitmqtest"
+	"github.com/chronicle-audit/chronicle/internal/rabbitmqtest"
 )
 
 func TestQueuesInProcess(t *testing.T) {

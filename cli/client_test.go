@@ -16,14 +16,14 @@ import (
 	"time"
 
 	"github.com/chronicle-audit/chronicle/config"
-	"github.com/chronicle-audit/chronicle/endpoint"
+	"github.com/chronicle-audit/chronicle/service"
 )
 
 // liveService is a real Chronicle (SQLite file, in-process transport)
 // started in this process on a free loopback port for one test.
 type liveService struct {
 	url  string
-	ep   *endpoint.Endpoint
+	ep   *service.Service
 	once sync.Once
 }
 
@@ -42,7 +42,7 @@ func startLiveService(t *testing.T) *liveService {
 	}
 	logs := &testLogWriter{t: t}
 	t.Cleanup(logs.stop) // runs after the service's Close below
-	ep := endpoint.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	ep := service.New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	s := &liveService{ep: ep}
 	if err := ep.Open(context.Background()); err != nil {
 		s.stop(t)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/chronicle-audit/chronicle/config"
 	"github.com/chronicle-audit/chronicle/migration"
-	"github.com/chronicle-audit/chronicle/sqlite"
+	"github.com/chronicle-audit/chronicle/service"
 )
 
 // migrateCommands adds `migrate`: the seed's migrate, migrate-up,
@@ -112,23 +112,25 @@ func printStatus(w io.Writer, store string, st []migration.Status) error {
 }
 
 // openMigrator opens the configured store without migrating it and
-// returns its migrator.
+// returns its migrator. The store must be reachable now: migrating is an
+// operator's command, and waiting in the background helps no one.
 func openMigrator(ctx context.Context, c *config.Config) (*migration.Migrator, func(), error) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	switch c.Store {
-	case config.StoreSQLite:
-		s, err := sqlite.Open(ctx, c.SQLitePath, sqlite.Options{NoMigrate: true, Logger: quiet})
-		if err != nil {
-			return nil, nil, fmt.Errorf("open %s (CHRONICLE_SQLITE_PATH): %w", c.SQLitePath, err)
-		}
-		m, err := s.Migrator()
-		if err != nil {
-			s.Close()
-			return nil, nil, err
-		}
-		return m, func() { s.Close() }, nil
-	case config.StorePostgres:
-		return openPostgresMigrator(ctx, c, quiet)
+	if c.Store == config.StoreMemory {
+		return nil, nil, usagef("CHRONICLE_STORE=%s has no schema to migrate (sqlite or postgres do)", c.Store)
 	}
-	return nil, nil, usagef("CHRONICLE_STORE=%s has no schema to migrate (sqlite or postgres do)", c.Store)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := service.OpenStore(ctx, c, quiet, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, nil, fmt.Errorf("%s store: %w", c.Store, err)
+	}
+	m, err := s.Migrator()
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return m, func() { s.Close() }, nil
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"flag"
 
-	"github.com/chronicle-audit/chronicle/endpoint"
+	"github.com/chronicle-audit/chronicle/service"
 )
 
 // serveCommands adds the serve commands.
@@ -71,5 +71,5 @@ func serve(ctx context.Context, env *Env, fs *flag.FlagSet, args []string, mode 
 	if err != nil {
 		return err
 	}
-	return endpoint.Run(ctx, cfg, newLogger(cfg, env.Stderr))
+	return service.Run(ctx, cfg, newLogger(cfg, env.Stderr))
 }

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronicle-audit/chronicle/internal/pgtest"
+	"github.com/chronicle-audit/chronicle/internal/rabbitmqtest"
 	"github.com/chronicle-audit/chronicle/internal/tcpproxy"
-	"github.com/chronicle-audit/chronicle/postgres/pgtest"
-	"github.com/chronicle-audit/chronicle/rabbitmq/rabbitmqtest"
 )
 
 // flooder posts events from several goroutines until stopped, and keeps
@@ -239,18 +239,24 @@ func pgHostPort(t *testing.T, dbURL string) string {
 }
 
 // metric reads one unlabelled metric from a process's /metrics.
+// metric sums every series of the metric name in p's /metrics.
 func metric(t *testing.T, p *proc, name string) float64 {
 	t.Helper()
 	r := p.do("GET", "/metrics", "")
+	sum, found := 0.0, false
 	for _, line := range strings.Split(string(r.Body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("metric %s: %v", line, err)
-			}
-			return f
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || !(strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "{")) {
+			continue
 		}
+		f, err := strconv.ParseFloat(rest[strings.LastIndexByte(rest, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("metric %s: %v", line, err)
+		}
+		sum, found = sum+f, true
 	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	if !found {
+		t.Fatalf("no metric %s", name)
+	}
+	return sum
 }

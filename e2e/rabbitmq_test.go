@@ -11,9 +11,9 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/chronicle-audit/chronicle/internal/pgtest"
+	"github.com/chronicle-audit/chronicle/internal/rabbitmqtest"
 	"github.com/chronicle-audit/chronicle/internal/tcpproxy"
-	"github.com/chronicle-audit/chronicle/postgres/pgtest"
-	"github.com/chronicle-audit/chronicle/rabbitmq/rabbitmqtest"
 )
 
 // cluster is a set of chronicle processes sharing one vhost and one store.

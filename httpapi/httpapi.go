@@ -24,17 +24,29 @@ import (
 	"github.com/chronicle-audit/chronicle/metrics"
 )
 
-// Config holds what the API serves. Gateway and Store are required for
-// the full API; a consumer process serves only health.
+// Defaults of Config.
+const (
+	DefaultMaxInflight   = 1024
+	DefaultMaxBatchBytes = 8 << 20
+)
+
+// Config holds what the API serves.
 type Config struct {
-	// Gateway publishes accepted events. Nil in consumer mode.
-	Gateway chronicle.Gateway
+	// Publisher publishes accepted events. Nil: POST /events is not
+	// served.
+	Publisher chronicle.Publisher
 	// Transport is the canonical transport name shown by /health.
 	Transport string
-	// Store serves reads, entities and health.
+	// Store serves reads, entities, idempotency keys and health.
+	// Required unless HealthOnly.
 	Store chronicle.Store
+	// Queues, when set, serves GET /queues.
+	Queues chronicle.QueueInspector
 	// DeadLetters, when set, serves the /dlq endpoints.
 	DeadLetters chronicle.DeadLetterChannel
+	// Health are the dependencies /health pings besides the store (the
+	// transport, the consumers), in order.
+	Health []chronicle.Pinger
 	// Pipeline processes every event before it is published. Defaults to
 	// ingest.DefaultPipeline.
 	Pipeline ingest.Pipeline
@@ -45,19 +57,35 @@ type Config struct {
 	Auth *auth.Source
 	// Metrics, when set, is served on /metrics and fed by every request.
 	Metrics *metrics.Metrics
-	// Idempotency keeps Idempotency-Key records. Nil: the header is
-	// refused.
-	Idempotency chronicle.IdempotencyStore
 	// MaxInflight bounds the POST /events requests being processed at
 	// once; beyond it requests get 429 at once instead of queueing.
-	// Defaults to 1024.
+	// Defaults to DefaultMaxInflight.
 	MaxInflight int
-	// MaxBatchBytes bounds a batch request's body. Defaults to 8 MiB.
+	// MaxBatchBytes bounds a batch request's body. Defaults to
+	// DefaultMaxBatchBytes.
 	MaxBatchBytes int64
 	// Now is the clock of idempotency records. Defaults to time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() {
+	if c.Pipeline == nil {
+		c.Pipeline = ingest.DefaultPipeline(ingest.Stamper{})
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 // Server is the HTTP handler of Chronicle.
@@ -70,24 +98,7 @@ type Server struct {
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	if cfg.Pipeline == nil {
-		cfg.Pipeline = ingest.DefaultPipeline(ingest.Stamper{})
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Transport == "" && cfg.Gateway != nil {
-		cfg.Transport = cfg.Gateway.Name()
-	}
-	if cfg.MaxInflight <= 0 {
-		cfg.MaxInflight = 1024
-	}
-	if cfg.MaxBatchBytes <= 0 {
-		cfg.MaxBatchBytes = 8 << 20
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.withDefaults()
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), inflight: make(chan struct{}, cfg.MaxInflight)}
 	s.routes()
 	return s
@@ -102,7 +113,9 @@ func (s *Server) routes() {
 		s.mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
 	}
 	if !s.cfg.HealthOnly {
-		s.handle("POST /events", auth.Ingest, s.createEvents)
+		if s.cfg.Publisher != nil {
+			s.handle("POST /events", auth.Ingest, s.createEvents)
+		}
 		s.handle("GET /events", auth.Read, s.listEvents)
 		s.handle("GET /events/count", auth.Read, s.countEvents)
 		s.handle("GET /events/{id}", auth.Read, s.getEvent)
@@ -110,7 +123,9 @@ func (s *Server) routes() {
 		s.handle("GET /entities/{key}", auth.Read, s.getEntity)
 		s.handle("POST /entities", auth.Admin, s.putEntity)
 		s.handle("DELETE /entities/{key}", auth.Admin, s.deleteEntity)
-		s.handle("GET /queues", auth.Admin, s.queues)
+		if s.cfg.Queues != nil {
+			s.handle("GET /queues", auth.Admin, s.queues)
+		}
 		if s.cfg.DeadLetters != nil {
 			s.handle("GET /dlq", auth.Admin, s.listDLQs)
 			s.handle("GET /dlq/{queue}", auth.Admin, s.peekDLQ)
@@ -281,8 +296,10 @@ func joinComma(ss []string) string {
 	return out
 }
 
-// health reports the transport and the store; 503 when either cannot be
-// reached now.
+// health reports the store and every dependency of Config.Health; 503
+// when one cannot be used now. The reason shown is the dependency's
+// public message (what is down, not its driver's words, which go to the
+// log): /health is open to anyone who can reach the port.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	type response struct {
 		Status    string `json:"status"`
@@ -298,8 +315,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusOK
 	fail := func(err error) {
+		logger(r).Warn("health check failed", "err", err)
 		if resp.Error == "" {
-			resp.Error = err.Error()
+			resp.Error = publicMessage(err)
 		}
 		resp.Status, status = "unhealthy", http.StatusServiceUnavailable
 	}
@@ -313,8 +331,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 			resp.Entities = &n
 		}
 	}
-	if s.cfg.Gateway != nil {
-		if err := s.cfg.Gateway.Ping(r.Context()); err != nil {
+	for _, p := range s.cfg.Health {
+		if err := p.Ping(r.Context()); err != nil {
 			fail(err)
 		}
 	}
@@ -328,11 +346,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) queues(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Gateway == nil {
-		writeError(w, http.StatusNotFound, "no transport in this process")
-		return
-	}
-	qs, err := s.cfg.Gateway.Queues(r.Context())
+	qs, err := s.cfg.Queues.Queues(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -340,31 +354,78 @@ func (s *Server) queues(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, qs)
 }
 
-// fail writes err as the response, mapping domain errors to statuses.
-// Unexpected errors are logged with detail and shown as a generic message.
+// errorClass is how one kind of error is answered: its status, the
+// label it is counted under when it refuses POST /events, and what the
+// client is told when the error carries no public message.
+type errorClass struct {
+	is      func(error) bool
+	status  int
+	reject  string
+	generic string
+}
+
+// errorClasses is the one table that maps the domain's errors to HTTP,
+// first match wins. Only an error's public message (chronicle.Public) is
+// shown; its cause is logged.
+var errorClasses = []errorClass{
+	{isValidation, http.StatusUnprocessableEntity, "validation", "validation failed"},
+	{isKind(chronicle.ErrTooLarge), http.StatusRequestEntityTooLarge, "too_large", "request too large"},
+	{isKind(chronicle.ErrInvalid), http.StatusBadRequest, "invalid", "invalid request"},
+	{isKind(chronicle.ErrNotFound), http.StatusNotFound, "not_found", "not found"},
+	{isKind(chronicle.ErrConflict), http.StatusConflict, "conflict", "conflict"},
+	{isKind(chronicle.ErrUnavailable), http.StatusServiceUnavailable, "unavailable", "temporarily unavailable; retry later"},
+	{isKind(chronicle.ErrClosed), http.StatusServiceUnavailable, "unavailable", "shutting down; retry later"},
+}
+
+var internalError = errorClass{status: http.StatusInternalServerError, reject: "error", generic: "internal error"}
+
+func isValidation(err error) bool {
+	var ve *chronicle.ValidationError
+	return errors.As(err, &ve)
+}
+
+func isKind(kind error) func(error) bool { return func(err error) bool { return errors.Is(err, kind) } }
+
+func classify(err error) errorClass {
+	for _, c := range errorClasses {
+		if c.is(err) {
+			return c
+		}
+	}
+	return internalError
+}
+
+// publicMessage is what a client may read of err.
+func publicMessage(err error) string {
+	if msg := chronicle.Public(err); msg != "" {
+		return msg
+	}
+	return classify(err).generic
+}
+
+// fail writes err as the response, as errorClasses says, and counts a
+// refused POST /events. The whole error (cause included) is logged when
+// it is the server's or a dependency's problem.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	c := classify(err)
+	s.reject(r, c.reject)
 	var ve *chronicle.ValidationError
 	var ue *chronicle.UnavailableError
 	switch {
-	case errors.As(err, &ve):
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "validation_failed", "reason": ve.Reason})
-	case errors.Is(err, chronicle.ErrInvalid):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, chronicle.ErrTooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
-	case errors.Is(err, chronicle.ErrNotFound):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, chronicle.ErrConflict):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.As(err, &ue):
-		logger(r).Debug("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeUnavailable(w, ue.RetryAfter, err.Error())
-	case errors.Is(err, chronicle.ErrUnavailable), errors.Is(err, chronicle.ErrClosed):
+	case errors.As(err, &ve) && c.status == http.StatusUnprocessableEntity:
+		writeJSON(w, c.status, map[string]string{"error": "validation_failed", "reason": ve.Reason})
+	case c.status == http.StatusServiceUnavailable:
+		retry := time.Second
+		if errors.As(err, &ue) && ue.RetryAfter > 0 {
+			retry = ue.RetryAfter
+		}
 		logger(r).Warn("request refused: unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeUnavailable(w, time.Second, err.Error())
-	default:
+		writeUnavailable(w, retry, publicMessage(err))
+	case c.status == http.StatusInternalServerError:
 		logger(r).Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal error (request id "+requestID(r)+")")
+		writeError(w, c.status, "internal error (request id "+requestID(r)+")")
+	default:
+		writeError(w, c.status, publicMessage(err))
 	}
 }
 

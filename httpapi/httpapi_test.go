@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -14,7 +13,9 @@ import (
 
 	"github.com/chronicle-audit/chronicle"
 	"github.com/chronicle-audit/chronicle/httpapi"
+	"github.com/chronicle-audit/chronicle/ingest"
 	"github.com/chronicle-audit/chronicle/inproc"
+	"github.com/chronicle-audit/chronicle/internal/testlog"
 	"github.com/chronicle-audit/chronicle/memory"
 	"github.com/chronicle-audit/chronicle/routing"
 )
@@ -29,7 +30,7 @@ type bundle struct {
 func setup(t *testing.T, capacity int, startConsumers bool, opts ...func(*httpapi.Config)) *bundle {
 	t.Helper()
 	store := memory.New()
-	tr, err := inproc.New(t.Context(), inproc.Config{Routing: routing.Default(), Store: store, Capacity: capacity})
+	tr, err := inproc.New(t.Context(), inproc.Config{Routing: routing.Default(), Journal: store, Check: ingest.Check, Capacity: capacity})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,8 +39,8 @@ func setup(t *testing.T, capacity int, startConsumers bool, opts ...func(*httpap
 			t.Fatal(err)
 		}
 	}
-	cfg := httpapi.Config{Gateway: tr, Store: store, DeadLetters: tr, Idempotency: store,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := httpapi.Config{Publisher: tr, Store: store, Queues: tr, DeadLetters: tr, Health: []chronicle.Pinger{tr},
+		Transport: tr.Name(), Logger: testlog.Warn(t)}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -17,10 +17,6 @@ import (
 	"github.com/chronicle-audit/chronicle/ingest"
 )
 
-// congested is a transport that can tell, before a request is read, that
-// it would refuse it.
-type congested interface{ Congested() error }
-
 // MaxBatch is the most events one request may carry (SPEC §11).
 const MaxBatch = 1000
 
@@ -72,50 +68,35 @@ func (s *Server) createEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many requests in flight (%d); retry later", cap(s.inflight)))
 		return
 	}
-	if c, ok := s.cfg.Gateway.(congested); ok {
-		if err := c.Congested(); err != nil {
-			s.reject(r, "unavailable")
-			s.fail(w, r, err)
-			return
-		}
+	if err := s.cfg.Publisher.Congested(); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	key := r.Header.Get(IdempotencyKeyHeader)
 	if key != "" && (len(key) > 255 || !validRequestID(key[:min(len(key), 128)])) {
-		s.reject(r, "invalid")
 		s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "Idempotency-Key must be 1 to 255 printable ASCII characters"))
-		return
-	}
-	if key != "" && s.cfg.Idempotency == nil {
-		s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "this store does not keep idempotency keys"))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBatchBytes))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		s.reject(r, "too_large")
 		s.fail(w, r, chronicle.Errorf(chronicle.ErrTooLarge, "request body is larger than %d bytes", s.cfg.MaxBatchBytes))
 		return
 	} else if err != nil {
-		s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "read request body: %v", err))
+		s.fail(w, r, chronicle.Wrap(chronicle.ErrInvalid, "cannot read the request body", err))
 		return
 	}
 	a, err := s.process(r, body)
+	if err == nil && key != "" {
+		a, err = s.claim(r, key, body, a)
+	}
 	if err != nil {
-		s.rejectErr(r, err)
 		s.fail(w, r, err)
 		return
 	}
-	if key != "" {
-		if a, err = s.claim(r, key, body, a); err != nil {
-			s.rejectErr(r, err)
-			s.fail(w, r, err)
-			return
-		}
-	}
 	if len(a.events) > 0 {
 		start := time.Now()
-		if err := s.cfg.Gateway.Publish(r.Context(), a.events); err != nil {
-			s.rejectErr(r, err)
+		if err := s.cfg.Publisher.Publish(r.Context(), a.events); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -163,7 +144,7 @@ func (s *Server) process(r *http.Request, body []byte) (answer, error) {
 		case errors.As(err, &ve):
 			resp.Results[i].Error, resp.Results[i].Reason = "validation_failed", ve.Reason
 		default:
-			resp.Results[i].Error, resp.Results[i].Reason = "invalid_event", err.Error()
+			resp.Results[i].Error, resp.Results[i].Reason = "invalid_event", publicMessage(err)
 		}
 	}
 	resp.Accepted, resp.Rejected = len(events), len(raws)-len(events)
@@ -248,7 +229,7 @@ func (s *Server) claim(r *http.Request, key string, body []byte, a answer) (answ
 		Key: key, Fingerprint: hex.EncodeToString(sum[:]), Status: a.status, Response: a.body,
 		Events: a.events, CreatedAt: s.cfg.Now().UTC(),
 	}
-	old, claimed, err := s.cfg.Idempotency.ClaimIdempotencyKey(r.Context(), rec)
+	old, claimed, err := s.cfg.Store.ClaimIdempotencyKey(r.Context(), rec)
 	if err != nil {
 		return answer{}, err
 	}
@@ -260,25 +241,6 @@ func (s *Server) claim(r *http.Request, key string, body []byte, a answer) (answ
 	}
 	logger(r).Info("idempotent retry: answering as the first time", "idempotency_key", key, "events", len(old.Events))
 	return answer{status: old.Status, body: old.Response, events: old.Events}, nil
-}
-
-// rejectErr counts a refused POST /events by the kind of error.
-func (s *Server) rejectErr(r *http.Request, err error) {
-	var ve *chronicle.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		s.reject(r, "validation")
-	case errors.Is(err, chronicle.ErrTooLarge):
-		s.reject(r, "too_large")
-	case errors.Is(err, chronicle.ErrInvalid):
-		s.reject(r, "invalid")
-	case errors.Is(err, chronicle.ErrConflict):
-		s.reject(r, "conflict")
-	case errors.Is(err, chronicle.ErrUnavailable), errors.Is(err, chronicle.ErrClosed):
-		s.reject(r, "unavailable")
-	default:
-		s.reject(r, "error")
-	}
 }
 
 func marshal(v any) []byte {

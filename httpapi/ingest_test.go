@@ -146,7 +146,7 @@ func TestOverloadAndRequestID(t *testing.T) {
 	// With one request allowed in flight and that one held up in the
 	// transport, the next is shed at once with 429 and Retry-After.
 	held := &blockingGateway{Gateway: b.tr, entered: make(chan struct{}), release: make(chan struct{})}
-	b2 := setup(t, 0, true, func(c *httpapi.Config) { c.MaxInflight = 1; c.Gateway = held })
+	b2 := setup(t, 0, true, func(c *httpapi.Config) { c.MaxInflight = 1; c.Publisher = held })
 	first := make(chan response, 1)
 	go func() { first <- b2.do(t, "POST", "/events", validEvent) }()
 	<-held.entered

@@ -346,13 +346,23 @@ func invalid(field, reason string) error {
 	return &chronicle.ValidationError{Field: field, Reason: reason}
 }
 
-// Check decides whether a message body taken off a channel is a storable
-// event: the JSON must parse, carry the id and timestamp the server
+// Check is the consumers' chronicle.Check: it decides whether a message
+// taken off a channel is a storable event. A message this process
+// published carries the event its pipeline built, which is taken as it is.
+// Any other body must parse as JSON, carry the id and timestamp the server
 // assigned, and pass the validation filters. The returned reason (empty
 // when the event is fine) is what a dead letter carries in
 // x-chronicle-reason: "parse error: …", "missing field: actor",
 // "invalid field: actor is required", and so on.
-func Check(body []byte) (*chronicle.Event, string) {
+func Check(msg *chronicle.Message) (*chronicle.Event, string) {
+	if msg.Event != nil {
+		return msg.Event, ""
+	}
+	return CheckBody(msg.Body)
+}
+
+// CheckBody is Check of a message body alone.
+func CheckBody(body []byte) (*chronicle.Event, string) {
 	var m message
 	if err := unmarshal(body, &m); err != nil {
 		return nil, "parse error: " + err.Error()

@@ -195,7 +195,7 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, reason := Check(body)
+	got, reason := CheckBody(body)
 	if reason != "" {
 		t.Fatalf("Check(valid) = %q", reason)
 	}
@@ -216,7 +216,7 @@ func TestCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if _, reason := Check([]byte(tt.body)); !strings.Contains(reason, tt.reason) {
+			if _, reason := CheckBody([]byte(tt.body)); !strings.Contains(reason, tt.reason) {
 				t.Fatalf("reason = %q, want %q", reason, tt.reason)
 			}
 		})
@@ -249,7 +249,7 @@ func FuzzIngest(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, reason := Check(out); reason != "" {
+		if _, reason := CheckBody(out); reason != "" {
 			t.Fatalf("accepted event rejected by Check: %s\n%s", reason, out)
 		}
 	})
@@ -285,7 +285,7 @@ func BenchmarkCheck(b *testing.B) {
 	body, _ := e.MarshalJSON()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, r := Check(body); r != "" {
+		if _, r := CheckBody(body); r != "" {
 			b.Fatal(r)
 		}
 	}

@@ -27,7 +27,6 @@ func BenchmarkIngest(b *testing.B) {
 		b.Run("store="+store, func(b *testing.B) {
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 			var st chronicle.Store
-			var j chronicle.Journal
 			switch store {
 			case "memory":
 				st = memory.New()
@@ -37,9 +36,9 @@ func BenchmarkIngest(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer s.Close()
-				st, j = s, s
+				st = s
 			}
-			tr, err := inproc.New(context.Background(), inproc.Config{Routing: routing.Default(), Store: st, Journal: j, Capacity: 1 << 20, Logger: logger})
+			tr, err := inproc.New(context.Background(), inproc.Config{Routing: routing.Default(), Journal: st, Check: ingest.Check, Capacity: 1 << 20, Logger: logger})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -2,31 +2,30 @@ package inproc
 
 import (
 	"context"
-	"strconv"
-	"sync/atomic"
-	"time"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/consumer"
 )
 
-// consumer is one competing consumer worker of a route queue.
-type consumer struct {
-	t  *Transport
-	q  *queue
-	id int
+// worker is one competing consumer of a route queue.
+type worker struct {
+	t    *Transport
+	q    *queue
+	id   int
+	proc *consumer.Processor
 }
 
-// run takes whatever is queued (up to a batch), settles it, and repeats
-// until the queue is closed and empty, or Close gives up waiting.
-func (c *consumer) run() {
-	batch := make([]*chronicle.JournalEntry, 0, c.t.cfg.BatchSize)
+// run takes whatever is queued (up to a batch), has it processed, and
+// repeats until the queue is closed and empty, or Close gives up waiting.
+func (w *worker) run() {
+	ctx := w.t.consuming
+	batch := make([]*chronicle.JournalEntry, 0, w.t.cfg.BatchSize)
+	msgs := make([]*chronicle.Message, 0, w.t.cfg.BatchSize)
 	for {
-		select {
-		case <-c.t.abort:
+		if ctx.Err() != nil {
 			return
-		default:
 		}
-		e, ok := <-c.q.ch
+		e, ok := <-w.q.ch
 		if !ok {
 			return
 		}
@@ -34,7 +33,7 @@ func (c *consumer) run() {
 	fill:
 		for len(batch) < cap(batch) {
 			select {
-			case e, ok := <-c.q.ch:
+			case e, ok := <-w.q.ch:
 				if !ok {
 					break fill
 				}
@@ -43,109 +42,57 @@ func (c *consumer) run() {
 				break fill
 			}
 		}
-		if !c.process(batch) {
-			return
+		msgs = msgs[:0]
+		for _, e := range batch {
+			msgs = append(msgs, &e.Message)
+		}
+		if w.proc.Process(ctx, msgs, settler{w: w, batch: batch}) != nil {
+			return // Close gave up: the batch stays in the journal
 		}
 	}
 }
 
-// process stores the batch's events and settles its entries in one step:
-// valid messages are removed, invalid ones moved to the dead-letter queue
-// with their reason. A store failure is retried with backoff, never
-// dead-lettered. It returns false if Close gave up while retrying.
-func (c *consumer) process(batch []*chronicle.JournalEntry) bool {
-	s := &chronicle.Settlement{Events: make([]*chronicle.Event, 0, len(batch))}
+// settler settles items of a worker's batch in one journal step: events
+// stored and their entries removed, dead letters moved to the route's
+// dead-letter queue with the story of their death.
+type settler struct {
+	w     *worker
+	batch []*chronicle.JournalEntry
+}
+
+func (s settler) Settle(ctx context.Context, items []*consumer.Item) error {
+	t, q := s.w.t, s.w.q
+	st := &chronicle.Settlement{}
 	var dead []*chronicle.JournalEntry
-	check, trusted := c.t.cfg.check()
-	for _, e := range batch {
-		ev, reason := e.Message.Event, ""
-		if ev == nil || !trusted {
-			ev, reason = check(e.Message.Body)
+	for _, it := range items {
+		e := s.batch[it.Index]
+		switch {
+		case it.Event != nil:
+			st.Events = append(st.Events, it.Event)
+			st.Remove = append(st.Remove, e.Seq)
+		case q.dlq == nil:
+			t.cfg.Logger.Error("inproc: dropping a message its route cannot process: the route has no dead-letter queue",
+				"queue", q.name, "message_id", e.Message.ID, "reason", it.Reason)
+			st.Remove = append(st.Remove, e.Seq)
+		default:
+			d := &chronicle.JournalEntry{Seq: e.Seq, Queue: q.dlq.name, Message: chronicle.Kill(e.Message, chronicle.Death{
+				Reason:     it.Reason,
+				Queue:      q.name,
+				Exchange:   t.exchange,
+				RoutingKey: e.Message.Type,
+				At:         t.cfg.Now(),
+			})}
+			st.Move = append(st.Move, d)
+			dead = append(dead, d)
 		}
-		if reason == "" {
-			s.Events = append(s.Events, ev)
-			s.Remove = append(s.Remove, e.Seq)
-			continue
-		}
-		if c.q.dlq == nil {
-			c.t.cfg.Logger.Error("inproc: dropping a message its route cannot process: the route has no dead-letter queue",
-				"queue", c.q.name, "message_id", e.Message.ID, "reason", reason)
-			s.Remove = append(s.Remove, e.Seq)
-			continue
-		}
-		d := c.t.deadLetter(e, c.q, reason)
-		s.Move = append(s.Move, d)
-		dead = append(dead, d)
 	}
-	if !c.settle(s) {
-		return false
+	if err := t.journal.Settle(ctx, st); err != nil {
+		return err
 	}
-	c.q.depth.Add(-int64(len(batch)))
+	q.depth.Add(-int64(len(items)))
 	for _, d := range dead {
-		c.q.dlq.depth.Add(1)
-		c.q.dlq.put(d)
-		c.t.cfg.Logger.Warn("inproc: message dead-lettered", "queue", c.q.name, "dlq", c.q.dlq.name,
-			"message_id", d.Message.ID, "reason", d.Message.Headers[chronicle.HeaderReason])
-	}
-	return true
-}
-
-// settle retries until the journal takes s or Close gives up.
-func (c *consumer) settle(s *chronicle.Settlement) bool {
-	wait := c.t.cfg.RetryMin
-	for attempt := 1; ; attempt++ {
-		err := c.t.journal.Settle(context.Background(), s)
-		if err == nil {
-			if attempt > 1 {
-				c.t.cfg.Logger.Info("inproc: store is back; batch settled", "queue", c.q.name, "attempts", attempt)
-			}
-			return true
-		}
-		c.t.cfg.Logger.Warn("inproc: cannot settle batch, retrying", "queue", c.q.name,
-			"worker", c.id, "events", len(s.Events), "attempt", attempt, "retry_in", wait, "err", err)
-		select {
-		case <-time.After(wait):
-		case <-c.t.abort:
-			return false
-		}
-		wait = min(wait*2, c.t.cfg.RetryMax)
-	}
-}
-
-// deadLetter returns the entry as it will sit on q's dead-letter queue,
-// with the story of its death in its headers (the in-process x-death).
-func (t *Transport) deadLetter(e *chronicle.JournalEntry, q *queue, reason string) *chronicle.JournalEntry {
-	h := withHeader(e.Message.Headers, chronicle.HeaderReason, reason)
-	h[chronicle.HeaderOriginQueue] = q.name
-	h[chronicle.HeaderOriginExchange] = t.exchange
-	h[chronicle.HeaderOriginRoutingKey] = e.Message.Type
-	n, _ := strconv.Atoi(h[chronicle.HeaderDeathCount])
-	h[chronicle.HeaderDeathCount] = strconv.Itoa(n + 1)
-	if h[chronicle.HeaderFirstDeath] == "" {
-		h[chronicle.HeaderFirstDeath] = t.cfg.Now().UTC().Format(time.RFC3339Nano)
-	}
-	d := &chronicle.JournalEntry{Seq: e.Seq, Queue: q.dlq.name, Message: e.Message}
-	d.Message.Headers = h
-	d.Message.Event = nil
-	return d
-}
-
-// memoryJournal stands in for a journal when queues live in memory: it
-// numbers entries and passes events straight to the store.
-type memoryJournal struct {
-	store chronicle.EventStore
-	seq   atomic.Int64
-}
-
-func (j *memoryJournal) Append(_ context.Context, entries []*chronicle.JournalEntry) error {
-	for _, e := range entries {
-		e.Seq = j.seq.Add(1)
+		q.dlq.depth.Add(1)
+		q.dlq.put(d)
 	}
 	return nil
-}
-
-func (j *memoryJournal) Pending(context.Context) ([]*chronicle.JournalEntry, error) { return nil, nil }
-
-func (j *memoryJournal) Settle(ctx context.Context, s *chronicle.Settlement) error {
-	return j.store.StoreEvents(ctx, s.Events)
 }

@@ -3,8 +3,6 @@ package inproc
 import (
 	"context"
 	"slices"
-	"strconv"
-	"time"
 
 	"github.com/chronicle-audit/chronicle"
 )
@@ -40,25 +38,9 @@ func (t *Transport) PeekDeadLetters(_ context.Context, name string, limit int) (
 	}
 	out := make([]chronicle.DeadLetter, n)
 	for i, e := range q.held[:n] {
-		out[i] = DeadLetterOf(e.Message)
+		out[i] = chronicle.DeadLetterOf(e.Message)
 	}
 	return out, nil
-}
-
-// DeadLetterOf reads a dead letter's story from its headers.
-func DeadLetterOf(m chronicle.Message) chronicle.DeadLetter {
-	h := m.Headers
-	d := chronicle.DeadLetter{
-		ID:         m.ID,
-		Payload:    string(m.Body),
-		Reason:     h[chronicle.HeaderReason],
-		Exchange:   h[chronicle.HeaderOriginExchange],
-		RoutingKey: h[chronicle.HeaderOriginRoutingKey],
-		Queue:      h[chronicle.HeaderOriginQueue],
-	}
-	d.Count, _ = strconv.Atoi(h[chronicle.HeaderDeathCount])
-	d.FirstDeathAt, _ = time.Parse(time.RFC3339Nano, h[chronicle.HeaderFirstDeath])
-	return d
 }
 
 // take removes the selected entries from a held queue and returns them,

@@ -3,9 +3,10 @@
 // workers, dead-letter queues and the unrouted queue, all inside the
 // process and built from the same routing configuration as RabbitMQ's.
 //
-// With a chronicle.Journal (the SQLite store) the queues are durable: a
-// message is journaled before Publish returns, and a consumer removes it in
-// the transaction that stores its event. Without one they live in memory.
+// Every queue is journaled (chronicle.Journal): a message is appended
+// before Publish returns, and a consumer removes it in the same step that
+// stores its event. With the SQLite or PostgreSQL journal the queues are
+// durable; with the memory store's, they live as long as the process.
 package inproc
 
 import (
@@ -13,64 +14,61 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
-	"github.com/chronicle-audit/chronicle/ingest"
+	"github.com/chronicle-audit/chronicle/consumer"
 	"github.com/chronicle-audit/chronicle/routing"
+)
+
+// Defaults of Config.
+const (
+	DefaultCapacity  = 10000
+	DefaultBatchSize = 256
 )
 
 // Config configures a Transport.
 type Config struct {
 	// Routing is the topology. Required.
 	Routing *routing.Config
-	// Store receives the events consumers take. Required.
-	Store chronicle.EventStore
-	// Journal makes the queues durable. Defaults to nil: memory only.
+	// Journal holds the queues' messages and settles consumer batches
+	// (storing their events). Required.
 	Journal chronicle.Journal
+	// Check decides whether a message is a storable event (the consumers'
+	// Message Translator). Required.
+	Check chronicle.Check
 	// Capacity bounds each queue; a publish that would overflow one is
-	// refused with ErrUnavailable. Defaults to 10000.
+	// refused with ErrUnavailable. Defaults to DefaultCapacity.
 	Capacity int
 	// BatchSize bounds how many messages a consumer settles in one store
-	// transaction. Defaults to 256.
+	// transaction. Defaults to DefaultBatchSize.
 	BatchSize int
 	// ConsumerCount, when positive, is the number of workers on every
 	// queue; otherwise each queue gets its role's instances.
 	ConsumerCount int
 	// RetryMin and RetryMax bound the backoff between attempts to settle
-	// a batch while the store fails. Default to 50ms and 5s.
+	// a batch while the store fails. Default to consumer.DefaultRetryMin
+	// and consumer.DefaultRetryMax.
 	RetryMin, RetryMax time.Duration
-	// Check decides whether a message is a storable event (the consumer's
-	// Message Translator). Defaults to ingest.Check; messages published
-	// by this process then skip decoding, as they were checked on the way
-	// in.
-	Check func(body []byte) (*chronicle.Event, string)
+	// Observer is told what consumers do. Optional.
+	Observer consumer.Observer
+	// Health records consumers that keep failing. Optional.
+	Health *consumer.Health
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now is the clock for dead-letter times. Defaults to time.Now.
 	Now func() time.Time
 }
 
-func (c *Config) withDefaults() error {
-	if c.Routing == nil {
-		return errors.New("inproc: Routing is required")
-	}
-	if c.Store == nil {
-		return errors.New("inproc: Store is required")
-	}
+func (c *Config) withDefaults() {
 	if c.Capacity <= 0 {
-		c.Capacity = 10000
+		c.Capacity = DefaultCapacity
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 256
-	}
-	if c.RetryMin <= 0 {
-		c.RetryMin = 50 * time.Millisecond
-	}
-	if c.RetryMax <= 0 {
-		c.RetryMax = 5 * time.Second
+		c.BatchSize = DefaultBatchSize
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -78,16 +76,18 @@ func (c *Config) withDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return nil
 }
 
-// check is the consumers' check, and whether they may trust a message's
-// decoded Event instead of running it.
-func (c *Config) check() (func([]byte) (*chronicle.Event, string), bool) {
-	if c.Check != nil {
-		return c.Check, false
+func (c *Config) validate() error {
+	switch {
+	case c.Routing == nil:
+		return errors.New("inproc: Routing is required")
+	case c.Journal == nil:
+		return errors.New("inproc: Journal is required")
+	case c.Check == nil:
+		return errors.New("inproc: Check is required")
 	}
-	return ingest.Check, true
+	return nil
 }
 
 // RetryAfter is what a refused publisher is told to wait.
@@ -99,7 +99,6 @@ type Transport struct {
 	router   *routing.Router
 	exchange string
 	journal  chronicle.Journal
-	durable  bool
 
 	queues   map[string]*queue
 	routeQs  []*queue // in configuration order
@@ -112,13 +111,13 @@ type Transport struct {
 	closing bool
 	started atomic.Bool
 	workers sync.WaitGroup
-	abort   chan struct{} // closed when Close gives up waiting
+	// consuming is the consumers' context: cancelled when Close gives up
+	// waiting, so that no store call outlives the shutdown deadline.
+	consuming context.Context
+	abort     context.CancelFunc
 }
 
-var (
-	_ chronicle.Gateway           = (*Transport)(nil)
-	_ chronicle.DeadLetterChannel = (*Transport)(nil)
-)
+var _ chronicle.Gateway = (*Transport)(nil)
 
 // queue is one channel. Route queues hand messages to consumer workers
 // through ch; dead-letter and unrouted queues hold them for inspection.
@@ -139,31 +138,25 @@ type queue struct {
 	held []*chronicle.JournalEntry
 }
 
-// New builds the topology and, with a journal, refills the queues with
-// what it still holds: messages accepted before a crash or stop.
+// New builds the topology and refills the queues with what the journal
+// still holds: messages accepted before a crash or stop.
 func New(ctx context.Context, cfg Config) (*Transport, error) {
-	if err := cfg.withDefaults(); err != nil {
+	cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	pending, err := cfg.Journal.Pending(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("inproc: read journal: %w", err)
 	}
 	t := &Transport{
 		cfg:      cfg,
 		router:   routing.NewRouter(cfg.Routing),
 		exchange: cfg.Routing.PublishExchange().Name,
 		journal:  cfg.Journal,
-		durable:  cfg.Journal != nil,
 		queues:   map[string]*queue{},
-		abort:    make(chan struct{}),
 	}
-	if t.journal == nil {
-		t.journal = &memoryJournal{store: cfg.Store}
-	}
-	var pending []*chronicle.JournalEntry
-	if t.durable {
-		var err error
-		if pending, err = t.journal.Pending(ctx); err != nil {
-			return nil, fmt.Errorf("inproc: read journal: %w", err)
-		}
-	}
+	t.consuming, t.abort = context.WithCancel(context.Background())
 	backlog := map[string]int{}
 	for _, e := range pending {
 		backlog[e.Queue]++
@@ -193,9 +186,11 @@ func (t *Transport) recover(ctx context.Context, pending []*chronicle.JournalEnt
 	for _, e := range pending {
 		q := t.queues[e.Queue]
 		if q == nil {
-			e.Message.Headers = withHeader(e.Message.Headers, chronicle.HeaderReason,
-				fmt.Sprintf("queue %s is no longer configured", e.Queue))
-			e.Message.Headers[chronicle.HeaderOriginQueue] = e.Queue
+			e.Message = chronicle.Kill(e.Message, chronicle.Death{
+				Reason: fmt.Sprintf("queue %s is no longer configured", e.Queue),
+				Queue:  e.Queue,
+				At:     t.cfg.Now(),
+			})
 			e.Queue = t.unrouted.name
 			orphans = append(orphans, e)
 			q = t.unrouted
@@ -222,10 +217,10 @@ func (t *Transport) recover(ctx context.Context, pending []*chronicle.JournalEnt
 // Name implements chronicle.Gateway.
 func (t *Transport) Name() string { return "inproc" }
 
-// Durable reports whether the queues are journaled.
-func (t *Transport) Durable() bool { return t.durable }
+// Durable reports whether the queues survive the process.
+func (t *Transport) Durable() bool { return t.journal.Durable() }
 
-// Ping implements chronicle.Gateway.
+// Ping implements chronicle.Pinger.
 func (t *Transport) Ping(context.Context) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -235,7 +230,7 @@ func (t *Transport) Ping(context.Context) error {
 	return nil
 }
 
-// Publish implements chronicle.Gateway. Each event goes to every route
+// Publish implements chronicle.Publisher. Each event goes to every route
 // whose binding matches its event_type (Publish-Subscribe), or to the
 // unrouted queue. Space is reserved on every target queue first, so a full
 // queue refuses the whole call before anything is journaled.
@@ -270,12 +265,12 @@ func (t *Transport) publish(ctx context.Context, msgs []chronicle.Message) error
 	for _, msg := range msgs {
 		routes := t.router.Routes(msg.Type)
 		if len(routes) == 0 {
-			msg.Headers = withHeader(msg.Headers, chronicle.HeaderReason, "unroutable: no route matches "+msg.Type)
-			msg.Headers[chronicle.HeaderOriginExchange] = t.exchange
-			msg.Headers[chronicle.HeaderOriginRoutingKey] = msg.Type
-			msg.Headers[chronicle.HeaderDeathCount] = "1"
-			msg.Headers[chronicle.HeaderFirstDeath] = t.cfg.Now().UTC().Format(time.RFC3339Nano)
-			msg.Event = nil
+			msg = chronicle.Kill(msg, chronicle.Death{
+				Reason:     "unroutable: no route matches " + msg.Type,
+				Exchange:   t.exchange,
+				RoutingKey: msg.Type,
+				At:         t.cfg.Now(),
+			})
 			entries = append(entries, &chronicle.JournalEntry{Queue: t.unrouted.name, Message: msg})
 			targets = append(targets, t.unrouted)
 			continue
@@ -293,7 +288,7 @@ func (t *Transport) publish(ctx context.Context, msgs []chronicle.Message) error
 		if errors.Is(err, chronicle.ErrUnavailable) {
 			return err
 		}
-		return chronicle.Unavailable(RetryAfter, "journal: %v", err)
+		return chronicle.Unavailable(RetryAfter, "the journal cannot take the events now", err)
 	}
 	for i, e := range entries {
 		targets[i].put(e)
@@ -301,18 +296,22 @@ func (t *Transport) publish(ctx context.Context, msgs []chronicle.Message) error
 	return nil
 }
 
-// Congested returns ErrUnavailable when a queue that receives every event
-// (bound with "#") is full: then every publish would be refused, and the
-// API can say so before reading and decoding a request, so that under
-// overload the CPU goes to draining the queues, not to parsing requests
-// that cannot be taken.
+// Congested implements chronicle.Publisher: a queue that receives every
+// event (bound with "#") is full, so every publish would be refused. The
+// API says so before reading a request, so that under overload the CPU
+// goes to draining the queues, not to parsing requests that cannot be
+// taken.
 func (t *Transport) Congested() error {
 	for _, q := range t.routeQs {
 		if q.route.RoutingKey == "#" && q.depth.Load() >= int64(q.capacity) {
-			return chronicle.Unavailable(RetryAfter, "queue %s is full (%d messages)", q.name, q.capacity)
+			return full(q)
 		}
 	}
 	return nil
+}
+
+func full(q *queue) error {
+	return chronicle.Unavailable(RetryAfter, fmt.Sprintf("queue %s is full (%d messages)", q.name, q.capacity), nil)
 }
 
 // reserve takes one slot per target, or none.
@@ -320,7 +319,7 @@ func reserve(targets []*queue) error {
 	for i, q := range targets {
 		if q.depth.Add(1) > int64(q.capacity) {
 			release(targets[:i+1])
-			return chronicle.Unavailable(RetryAfter, "queue %s is full (%d messages)", q.name, q.capacity)
+			return full(q)
 		}
 	}
 	return nil
@@ -343,11 +342,16 @@ func (q *queue) put(e *chronicle.JournalEntry) {
 	q.mu.Unlock()
 }
 
-// StartConsumers implements chronicle.Gateway. In process every route is
-// consumed, whatever the role, since nothing else could consume it; the
-// role decides the worker counts (SPEC §10).
+// Plan returns what StartConsumers runs for role: in process every route
+// is consumed, whatever the role, since nothing else could consume it; the
+// role decides the worker counts.
+func (t *Transport) Plan(role string) ([]routing.Assignment, error) {
+	return t.cfg.Routing.PlanAll(role, t.cfg.ConsumerCount)
+}
+
+// StartConsumers implements chronicle.ConsumerGroup, running Plan(role).
 func (t *Transport) StartConsumers(_ context.Context, role string) error {
-	plan, err := t.cfg.Routing.PlanAll(role, t.cfg.ConsumerCount)
+	plan, err := t.Plan(role)
 	if err != nil {
 		return err
 	}
@@ -356,23 +360,30 @@ func (t *Transport) StartConsumers(_ context.Context, role string) error {
 	}
 	for _, a := range plan {
 		q := t.queues[a.Route.Queue]
+		proc, err := consumer.New(consumer.Config{
+			Queue:    q.name,
+			Check:    t.cfg.Check,
+			RetryMin: t.cfg.RetryMin,
+			RetryMax: t.cfg.RetryMax,
+			Observer: t.cfg.Observer,
+			Health:   t.cfg.Health,
+			Logger:   t.cfg.Logger,
+		})
+		if err != nil {
+			return err
+		}
 		for w := range a.Workers {
 			q.consumers.Add(1)
 			t.workers.Go(func() {
 				defer q.consumers.Add(-1)
-				(&consumer{t: t, q: q, id: w}).run()
+				(&worker{t: t, q: q, id: w, proc: proc}).run()
 			})
 		}
 	}
 	return nil
 }
 
-// Plan returns what StartConsumers runs for role, for start-up logs.
-func (t *Transport) Plan(role string) ([]routing.Assignment, error) {
-	return t.cfg.Routing.PlanAll(role, t.cfg.ConsumerCount)
-}
-
-// Queues implements chronicle.Gateway.
+// Queues implements chronicle.QueueInspector.
 func (t *Transport) Queues(context.Context) ([]chronicle.QueueStatus, error) {
 	out := make([]chronicle.QueueStatus, 0, len(t.queues))
 	for _, q := range t.routeQs {
@@ -393,8 +404,8 @@ func (q *queue) status() chronicle.QueueStatus {
 }
 
 // Close implements chronicle.Gateway: intake stops, then the workers drain
-// every route queue into the store. If ctx ends first, what is still
-// queued stays in the journal (when there is one) for the next start.
+// every route queue into the store. If ctx ends first, the workers stop
+// and what is still queued stays in the journal for the next start.
 func (t *Transport) Close(ctx context.Context) error {
 	t.mu.Lock()
 	if t.closing {
@@ -406,6 +417,7 @@ func (t *Transport) Close(ctx context.Context) error {
 	for _, q := range t.routeQs {
 		close(q.ch)
 	}
+	defer t.abort()
 	if !t.started.Load() {
 		return t.leftover("no consumers were running")
 	}
@@ -415,7 +427,7 @@ func (t *Transport) Close(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		close(t.abort)
+		t.abort()
 		<-done
 		return t.leftover("shutdown timed out")
 	}
@@ -430,7 +442,7 @@ func (t *Transport) leftover(why string) error {
 	if n == 0 {
 		return nil
 	}
-	if t.durable {
+	if t.journal.Durable() {
 		t.cfg.Logger.Warn("inproc: messages left in the journal for the next start", "count", n, "why", why)
 		return nil
 	}
@@ -439,9 +451,7 @@ func (t *Transport) leftover(why string) error {
 
 func withHeader(h map[string]string, k, v string) map[string]string {
 	out := make(map[string]string, len(h)+1)
-	for hk, hv := range h {
-		out[hk] = hv
-	}
+	maps.Copy(out, h)
 	out[k] = v
 	return out
 }

@@ -3,23 +3,26 @@ package inproc_test
 import (
 	"context"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/ingest"
 	"github.com/chronicle-audit/chronicle/inproc"
+	"github.com/chronicle-audit/chronicle/internal/testlog"
+	"github.com/chronicle-audit/chronicle/internal/transporttest"
 	"github.com/chronicle-audit/chronicle/routing"
 	"github.com/chronicle-audit/chronicle/sqlite"
-	"github.com/chronicle-audit/chronicle/transporttest"
 )
 
 func newTransport(t *testing.T, cfg inproc.Config) *inproc.Transport {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t)
+		cfg.Logger = testlog.Warn(t)
+	}
+	if cfg.Check == nil {
+		cfg.Check = ingest.Check
 	}
 	tr, err := inproc.New(t.Context(), cfg)
 	if err != nil {
@@ -32,95 +35,22 @@ func newTransport(t *testing.T, cfg inproc.Config) *inproc.Transport {
 func TestTransport(t *testing.T) {
 	t.Parallel()
 	transporttest.Run(t, transporttest.Harness{
-		New: func(t *testing.T, rc *routing.Config, store chronicle.EventStore, o transporttest.Options) chronicle.Gateway {
-			return newTransport(t, inproc.Config{Routing: rc, Store: store, Journal: journalFor(t, store),
-				Capacity: o.Capacity, ConsumerCount: o.ConsumerCount, Check: o.Check})
-		},
-		PublishMessage: func(t *testing.T, gw chronicle.Gateway, m chronicle.Message) {
-			if err := gw.(*inproc.Transport).PublishMessage(t.Context(), m); err != nil {
-				t.Fatal(err)
+		// In process the broker state is the journal, which the test's
+		// store holds: nothing to set up.
+		Setup: func(t *testing.T) transporttest.NewGateway {
+			return func(rc *routing.Config, store chronicle.Store, o transporttest.Options) transporttest.Gateway {
+				return newTransport(t, inproc.Config{Routing: rc, Journal: store,
+					Capacity: o.Capacity, ConsumerCount: o.ConsumerCount, Check: o.Check})
 			}
-		},
-		DeadLetters: func(t *testing.T, gw chronicle.Gateway, q string) []chronicle.DeadLetter {
-			dl, err := gw.(*inproc.Transport).PeekDeadLetters(t.Context(), q, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return dl
 		},
 		BoundedQueues: true,
 		DrainsOnClose: true,
 	})
 }
 
-// journals gives each test one journal that outlives its transports, as
-// the SQLite journal outlives a process, while events go to the test's
-// recording store.
-var journals sync.Map
-
-func journalFor(t *testing.T, store chronicle.EventStore) chronicle.Journal {
-	if j, ok := journals.Load(t); ok {
-		return j.(*testJournal)
-	}
-	j := &testJournal{store: store, entries: map[int64]*chronicle.JournalEntry{}}
-	journals.Store(t, j)
-	t.Cleanup(func() { journals.Delete(t) })
-	return j
-}
-
-// testJournal is a chronicle.Journal in memory.
-type testJournal struct {
-	store   chronicle.EventStore
-	mu      sync.Mutex
-	seq     int64
-	entries map[int64]*chronicle.JournalEntry
-}
-
-func (j *testJournal) Append(_ context.Context, es []*chronicle.JournalEntry) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	for _, e := range es {
-		j.seq++
-		e.Seq = j.seq
-		c := *e
-		c.Message.Event = nil
-		j.entries[e.Seq] = &c
-	}
-	return nil
-}
-
-func (j *testJournal) Pending(context.Context) ([]*chronicle.JournalEntry, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	var out []*chronicle.JournalEntry
-	for _, e := range j.entries {
-		c := *e
-		out = append(out, &c)
-	}
-	slices.SortFunc(out, func(a, b *chronicle.JournalEntry) int { return int(a.Seq - b.Seq) })
-	return out, nil
-}
-
-func (j *testJournal) Settle(ctx context.Context, s *chronicle.Settlement) error {
-	if err := j.store.StoreEvents(ctx, s.Events); err != nil {
-		return err
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	for _, seq := range s.Remove {
-		delete(j.entries, seq)
-	}
-	for _, e := range s.Move {
-		c := *e
-		c.Message.Event = nil
-		j.entries[e.Seq] = &c
-	}
-	return nil
-}
-
 func openSQLite(t *testing.T, path string) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), path, sqlite.Options{Logger: testLogger(t)})
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{Logger: testlog.Warn(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +64,7 @@ func TestDurableQueuesSurviveRestart(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "c.db")
 	store := openSQLite(t, path)
-	first := newTransport(t, inproc.Config{Routing: routing.Default(), Store: store, Journal: store})
+	first := newTransport(t, inproc.Config{Routing: routing.Default(), Journal: store})
 	var ids []string
 	for range 30 {
 		e := transporttest.NewEvent("security.login")
@@ -152,7 +82,7 @@ func TestDurableQueuesSurviveRestart(t *testing.T) {
 	store.Close()
 
 	store = openSQLite(t, path)
-	second := newTransport(t, inproc.Config{Routing: routing.Default(), Store: store, Journal: store})
+	second := newTransport(t, inproc.Config{Routing: routing.Default(), Journal: store})
 	if d := depthOf(t, second, "chronicle.security"); d != 30 {
 		t.Fatalf("recovered chronicle.security depth = %d, want 30", d)
 	}
@@ -192,7 +122,7 @@ func TestDurableQueuesSurviveRestart(t *testing.T) {
 	// Dead letters survive a restart too.
 	store.Close()
 	store = openSQLite(t, path)
-	third := newTransport(t, inproc.Config{Routing: routing.Default(), Store: store, Journal: store})
+	third := newTransport(t, inproc.Config{Routing: routing.Default(), Journal: store})
 	dl, _ := third.PeekDeadLetters(t.Context(), "chronicle.all.dlq", 0)
 	if len(dl) != 1 || dl[0].ID != "bad-1" || !strings.HasPrefix(dl[0].Reason, "parse error") || dl[0].Queue != "chronicle.all" {
 		t.Fatalf("dead letters after restart: %+v", dl)
@@ -208,7 +138,7 @@ func TestOrphanedJournalEntriesGoToUnrouted(t *testing.T) {
 	if err := store.Append(t.Context(), []*chronicle.JournalEntry{{Queue: "chronicle.removed", Message: chronicle.Message{ID: e.ID, Type: e.EventType, Body: body}}}); err != nil {
 		t.Fatal(err)
 	}
-	tr := newTransport(t, inproc.Config{Routing: routing.Default(), Store: store, Journal: store})
+	tr := newTransport(t, inproc.Config{Routing: routing.Default(), Journal: store})
 	dl, _ := tr.PeekDeadLetters(t.Context(), routing.UnroutedQueue, 0)
 	if len(dl) != 1 || !strings.Contains(dl[0].Reason, "chronicle.removed is no longer configured") {
 		t.Fatalf("unrouted = %+v", dl)
@@ -236,7 +166,7 @@ func depthOf(t *testing.T, tr *inproc.Transport, q string) int {
 
 func TestStartConsumersOnce(t *testing.T) {
 	t.Parallel()
-	tr := newTransport(t, inproc.Config{Routing: routing.Default(), Store: transporttest.NewRecorder()})
+	tr := newTransport(t, inproc.Config{Routing: routing.Default(), Journal: transporttest.NewRecorder()})
 	if err := tr.StartConsumers(t.Context(), "default"); err != nil {
 		t.Fatal(err)
 	}

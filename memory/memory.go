@@ -22,16 +22,19 @@ type Store struct {
 	ordered  []*chronicle.Event // ascending (timestamp, id)
 	entities map[string]*chronicle.Entity
 	idem     map[string]*chronicle.IdempotencyRecord
+	journal  map[int64]*chronicle.JournalEntry
+	seq      int64
 }
 
-var (
-	_ chronicle.Store            = (*Store)(nil)
-	_ chronicle.IdempotencyStore = (*Store)(nil)
-)
+var _ chronicle.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{byID: map[string]*chronicle.Event{}, entities: map[string]*chronicle.Entity{}}
+	return &Store{
+		byID:     map[string]*chronicle.Event{},
+		entities: map[string]*chronicle.Entity{},
+		journal:  map[int64]*chronicle.JournalEntry{},
+	}
 }
 
 // Name implements chronicle.Store.
@@ -54,6 +57,12 @@ func compare(a, b chronicle.Position) int {
 func (s *Store) StoreEvents(_ context.Context, events []*chronicle.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.storeEvents(events)
+	return nil
+}
+
+// storeEvents stores events; s.mu is held.
+func (s *Store) storeEvents(events []*chronicle.Event) {
 	for _, e := range events {
 		if _, ok := s.byID[e.ID]; ok {
 			continue
@@ -70,7 +79,6 @@ func (s *Store) StoreEvents(_ context.Context, events []*chronicle.Event) error 
 		}
 		s.ordered = slices.Insert(s.ordered, i, c)
 	}
-	return nil
 }
 
 // Event implements chronicle.EventStore.

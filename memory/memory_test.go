@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/internal/storetest"
 	"github.com/chronicle-audit/chronicle/memory"
-	"github.com/chronicle-audit/chronicle/storetest"
 )
 
 func TestStore(t *testing.T) {

@@ -1,13 +1,14 @@
 // Package metrics exports Chronicle's Prometheus metrics: events accepted
 // and rejected (by reason), publish latency, consumer batch sizes and
 // store write latency, queue and dead-letter queue depths, reconnects and
-// outstanding confirms. The store and journal decorators here measure
-// consumer batches without the transports knowing about Prometheus.
+// outstanding confirms. Consumers report through a consumer.Observer, so
+// the transports know nothing of Prometheus.
 package metrics
 
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,20 +16,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/consumer"
 )
 
 // Metrics holds the collectors of one process.
 type Metrics struct {
 	reg *prometheus.Registry
 
-	EventsAccepted prometheus.Counter
-	EventsRejected *prometheus.CounterVec
-	PublishSeconds prometheus.Histogram
-	BatchSize      prometheus.Histogram
-	StoreSeconds   prometheus.Histogram
-	StoreFailures  prometheus.Counter
-	HTTPRequests   *prometheus.CounterVec
-	HTTPSeconds    *prometheus.HistogramVec
+	EventsAccepted     prometheus.Counter
+	EventsRejected     *prometheus.CounterVec
+	EventsStored       *prometheus.CounterVec
+	EventsDeadLettered *prometheus.CounterVec
+	PublishSeconds     prometheus.Histogram
+	BatchSize          prometheus.Histogram
+	StoreSeconds       prometheus.Histogram
+	StoreFailures      *prometheus.CounterVec
+	HTTPRequests       *prometheus.CounterVec
+	HTTPSeconds        *prometheus.HistogramVec
 }
 
 // New returns a registry with Go runtime, process and Chronicle metrics.
@@ -51,15 +55,22 @@ func New() *Metrics {
 	m.StoreSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "chronicle_store_write_duration_seconds", Help: "Time to store one consumer batch.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)})
-	m.StoreFailures = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "chronicle_store_write_failures_total", Help: "Consumer batches the store failed to write (retried, never dropped)."})
+	m.StoreFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chronicle_store_write_failures_total", Help: "Attempts to settle a consumer batch that failed (retried, never dropped), by queue."},
+		[]string{"queue"})
+	m.EventsStored = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chronicle_events_stored_total", Help: "Events this process's consumers stored, by route queue (an event routed to two queues counts in each)."},
+		[]string{"queue"})
+	m.EventsDeadLettered = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chronicle_events_dead_lettered_total", Help: "Messages this process's consumers dead-lettered, by route queue and reason class (parse_error, missing_field, invalid_field, store_refused_the_event, …)."},
+		[]string{"queue", "reason"})
 	m.HTTPRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chronicle_http_requests_total", Help: "HTTP requests by route and status code."}, []string{"route", "code"})
 	m.HTTPSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "chronicle_http_request_duration_seconds", Help: "HTTP request latency by route.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"route"})
-	for _, c := range []prometheus.Collector{m.EventsAccepted, m.EventsRejected, m.PublishSeconds, m.BatchSize,
-		m.StoreSeconds, m.StoreFailures, m.HTTPRequests, m.HTTPSeconds} {
+	for _, c := range []prometheus.Collector{m.EventsAccepted, m.EventsRejected, m.EventsStored, m.EventsDeadLettered,
+		m.PublishSeconds, m.BatchSize, m.StoreSeconds, m.StoreFailures, m.HTTPRequests, m.HTTPSeconds} {
 		f(c)
 	}
 	return m
@@ -83,7 +94,7 @@ func (m *Metrics) CounterFunc(name, help string, fn func() float64) {
 // WatchQueues exports every queue's depth and consumers (dead-letter and
 // unrouted queues included, by kind), read from the gateway at scrape
 // time.
-func (m *Metrics) WatchQueues(gw chronicle.Gateway) {
+func (m *Metrics) WatchQueues(gw chronicle.QueueInspector) {
 	m.reg.MustRegister(&queueCollector{gw: gw})
 }
 
@@ -93,7 +104,7 @@ var (
 	upDesc        = prometheus.NewDesc("chronicle_transport_up", "1 when the transport can be reached.", nil, nil)
 )
 
-type queueCollector struct{ gw chronicle.Gateway }
+type queueCollector struct{ gw chronicle.QueueInspector }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- depthDesc
@@ -116,47 +127,49 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Store measures the consumer batches written through StoreEvents.
-type Store struct {
-	chronicle.Store
-	m *Metrics
-}
+// Consumers is a consumer.Observer that counts, per route queue, the
+// events stored and the messages dead-lettered (by the class of their
+// reason), and measures batches.
+type Consumers struct{ m *Metrics }
 
-// InstrumentStore wraps s.
-func InstrumentStore(s chronicle.Store, m *Metrics) *Store { return &Store{Store: s, m: m} }
+var _ consumer.Observer = Consumers{}
 
-// StoreEvents implements chronicle.EventStore.
-func (s *Store) StoreEvents(ctx context.Context, events []*chronicle.Event) error {
-	start := time.Now()
-	err := s.Store.StoreEvents(ctx, events)
-	s.m.observe(len(events), time.Since(start), err)
-	return err
-}
+// Consumers returns the observer to give the transports' consumers.
+func (m *Metrics) Consumers() Consumers { return Consumers{m} }
 
-func (m *Metrics) observe(n int, d time.Duration, err error) {
-	if err != nil {
-		m.StoreFailures.Inc()
-		return
+// Settled implements consumer.Observer.
+func (c Consumers) Settled(queue string, stored int, dead []string, took time.Duration) {
+	m := c.m
+	if stored > 0 {
+		m.EventsStored.WithLabelValues(queue).Add(float64(stored))
+		m.BatchSize.Observe(float64(stored))
+		m.StoreSeconds.Observe(took.Seconds())
 	}
-	if n > 0 {
-		m.BatchSize.Observe(float64(n))
-		m.StoreSeconds.Observe(d.Seconds())
+	for _, reason := range dead {
+		m.EventsDeadLettered.WithLabelValues(queue, ReasonClass(reason)).Inc()
 	}
 }
 
-// Journal measures the consumer batches settled through a journal.
-type Journal struct {
-	chronicle.Journal
-	m *Metrics
-}
+// Failed implements consumer.Observer.
+func (c Consumers) Failed(queue string, _ error) { c.m.StoreFailures.WithLabelValues(queue).Inc() }
 
-// InstrumentJournal wraps j.
-func InstrumentJournal(j chronicle.Journal, m *Metrics) *Journal { return &Journal{Journal: j, m: m} }
-
-// Settle implements chronicle.Journal.
-func (j *Journal) Settle(ctx context.Context, s *chronicle.Settlement) error {
-	start := time.Now()
-	err := j.Journal.Settle(ctx, s)
-	j.m.observe(len(s.Events), time.Since(start), err)
-	return err
+// ReasonClass is the label of a dead-letter reason: the words before its
+// first colon in snake case ("parse error: …" is parse_error), so that the
+// label has a few values, not one per message.
+func ReasonClass(reason string) string {
+	head, _, _ := strings.Cut(reason, ":")
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(head)) {
+		switch {
+		case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "_"):
+			b.WriteByte('_')
+		}
+	}
+	class := strings.TrimSuffix(b.String(), "_")
+	if class == "" || len(class) > 40 {
+		return "other"
+	}
+	return class
 }

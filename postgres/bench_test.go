@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/internal/storetest"
 	"github.com/chronicle-audit/chronicle/postgres"
-	"github.com/chronicle-audit/chronicle/storetest"
 )
 
 // benchEvents returns n events after the seq-th, with the metadata a

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -16,8 +15,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/chronicle-audit/chronicle/internal/pgtest"
+	"github.com/chronicle-audit/chronicle/internal/testlog"
 	"github.com/chronicle-audit/chronicle/postgres"
-	"github.com/chronicle-audit/chronicle/postgres/pgtest"
 )
 
 func adminURL() string                              { return pgtest.AdminURL() }
@@ -28,37 +28,11 @@ func withDatabase(t testing.TB, u, name string) string {
 }
 
 // testLogger sends logs to t.Log and, when buf is not nil, to buf too.
-func testLogger(t testing.TB, buf *syncBuffer) *slog.Logger {
-	var w io.Writer = tWriter{t}
-	if buf != nil {
-		w = io.MultiWriter(w, buf)
+func testLogger(t testing.TB, buf *testlog.Buffer) *slog.Logger {
+	if buf == nil {
+		return testlog.New(t, slog.LevelDebug)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return testlog.New(t, slog.LevelDebug, buf)
 }
 
 // openURL opens a store on dbURL, closed at cleanup. Tests use small pools:

@@ -51,7 +51,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec *chronicle.Idempote
 		}
 		return existing, false, err
 	}
-	return nil, false, chronicle.Unavailable(time.Second, "idempotency key %s is being forgotten and claimed at once; retry", rec.Key)
+	return nil, false, chronicle.Unavailable(time.Second, "the idempotency key is being forgotten and claimed at once; retry", nil)
 }
 
 func scanIdempotency(row pgx.Row) (*chronicle.IdempotencyRecord, error) {

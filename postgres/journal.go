@@ -27,9 +27,12 @@ SELECT ord, seq FROM seqs ORDER BY ord`
 
 const (
 	sqlJournalRemove = `DELETE FROM inproc_journal WHERE seq = ANY($1::bigint[])`
-	sqlJournalMove   = `UPDATE inproc_journal j SET queue = m.queue, headers = m.headers::jsonb
-FROM unnest($1::bigint[], $2::text[], $3::text[]) AS m(seq, queue, headers) WHERE j.seq = m.seq`
+	sqlJournalMove   = `UPDATE inproc_journal j SET queue = m.queue, message_id = m.message_id, headers = m.headers::jsonb
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS m(seq, queue, message_id, headers) WHERE j.seq = m.seq`
 )
+
+// Durable implements chronicle.Journal: entries are committed to the database.
+func (s *Store) Durable() bool { return true }
 
 // Append implements chronicle.Journal: the entries are committed (and
 // their seqs set) when it returns nil.
@@ -133,15 +136,15 @@ func (s *Store) Settle(ctx context.Context, st *chronicle.Settlement) error {
 		queries = append(queries, pgx.QueuedQuery{SQL: sqlJournalRemove, Arguments: []any{st.Remove}})
 	}
 	if n := len(st.Move); n > 0 {
-		seqs, queues, heads := make([]int64, n), make([]string, n), make([]*string, n)
+		seqs, queues, ids, heads := make([]int64, n), make([]string, n), make([]string, n), make([]*string, n)
 		for i, e := range st.Move {
 			h, err := encodeMap(e.Message.Headers)
 			if err != nil {
 				return fmt.Errorf("journal entry %d: headers: %w", e.Seq, err)
 			}
-			seqs[i], queues[i], heads[i] = e.Seq, e.Queue, h
+			seqs[i], queues[i], ids[i], heads[i] = e.Seq, e.Queue, e.Message.ID, h
 		}
-		queries = append(queries, pgx.QueuedQuery{SQL: sqlJournalMove, Arguments: []any{seqs, queues, heads}})
+		queries = append(queries, pgx.QueuedQuery{SQL: sqlJournalMove, Arguments: []any{seqs, queues, ids, heads}})
 	}
 	if len(queries) == 0 {
 		return nil

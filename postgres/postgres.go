@@ -239,13 +239,17 @@ func (s *Store) reconnect(ctx context.Context) {
 	}
 }
 
+// notAvailable is what clients are told while the database cannot serve;
+// the driver's words go to the logs.
+const notAvailable = "PostgreSQL is not available"
+
 // markDown records why the store cannot serve, unless it is closed.
 func (s *Store) markDown(cause error, retryAfter time.Duration) {
 	cur := s.down.Load()
 	if cur != nil && errors.Is(*cur, chronicle.ErrClosed) {
 		return
 	}
-	err := chronicle.Unavailable(max(retryAfter, time.Second), "postgres is not available: %s", describe(cause))
+	err := chronicle.Unavailable(max(retryAfter, time.Second), notAvailable, errors.New(describe(cause)))
 	s.down.CompareAndSwap(cur, &err)
 }
 
@@ -288,7 +292,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		return err
 	}
 	if err := s.pool.Ping(ctx); err != nil {
-		return chronicle.Unavailable(time.Second, "postgres is not available: %s", describe(err))
+		return chronicle.Unavailable(time.Second, notAvailable, errors.New(describe(err)))
 	}
 	return nil
 }
@@ -361,22 +365,24 @@ func translate(err error) error {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		msg := fmt.Sprintf("postgres: %s (SQLSTATE %s)", pe.Message, pe.Code)
+		detail := fmt.Errorf("postgres: %s (SQLSTATE %s)", pe.Message, pe.Code)
 		switch {
 		case connectionProblem(err), rejected(err):
-			return chronicle.Unavailable(time.Second, "%s", msg)
+			return chronicle.Unavailable(time.Second, notAvailable, detail)
 		case strings.HasPrefix(pe.Code, "22"), strings.HasPrefix(pe.Code, "23"):
-			return chronicle.Errorf(chronicle.ErrInvalid, "%s", msg)
+			// Data exceptions and integrity violations: this data will
+			// never be stored, however often it is sent.
+			return chronicle.Wrap(chronicle.ErrInvalid, "PostgreSQL refuses this data (SQLSTATE "+pe.Code+")", detail)
 		}
-		return errors.New(msg)
+		return detail
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("postgres: %w", context.Canceled)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: %w", chronicle.Unavailable(time.Second, "postgres did not answer in time"), context.DeadlineExceeded)
+		return chronicle.Unavailable(time.Second, "PostgreSQL did not answer in time", context.DeadlineExceeded)
 	case connectionProblem(err):
-		return chronicle.Unavailable(time.Second, "postgres is not available: %s", describe(err))
+		return chronicle.Unavailable(time.Second, notAvailable, errors.New(describe(err)))
 	}
 	return fmt.Errorf("postgres: %s", err.Error())
 }

@@ -16,9 +16,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/internal/storetest"
+	"github.com/chronicle-audit/chronicle/internal/testlog"
 	"github.com/chronicle-audit/chronicle/migration"
 	"github.com/chronicle-audit/chronicle/postgres"
-	"github.com/chronicle-audit/chronicle/storetest"
 )
 
 func TestStore(t *testing.T) {
@@ -259,7 +260,7 @@ func TestOpenRefused(t *testing.T) {
 func TestOpenUnreachable(t *testing.T) {
 	t.Parallel()
 	const password = "s3cret-Unreach"
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	dbURL := "postgres://alice:" + password + "@" + closedPort(t) + "/chronicle?sslmode=disable"
 	start := time.Now()
 	s, err := postgres.Open(t.Context(), dbURL, postgres.Options{Logger: testLogger(t, logs), RetryMin: 5 * time.Millisecond, RetryMax: 40 * time.Millisecond})

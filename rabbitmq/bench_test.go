@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/ingest"
+	"github.com/chronicle-audit/chronicle/internal/transporttest"
 	"github.com/chronicle-audit/chronicle/rabbitmq"
-	"github.com/chronicle-audit/chronicle/transporttest"
 )
 
 // BenchmarkPublish measures confirmed, persistent single-event publishes
@@ -50,7 +51,7 @@ func BenchmarkConsume(b *testing.B) {
 		b.Run("queue="+queue, func(b *testing.B) {
 			u, _ := rabbitmqVhost(b)
 			rec := transporttest.NewRecorder()
-			tr, err := rabbitmq.New(context.Background(), rabbitmq.Config{URL: u, Routing: singleRouteConfig(b, queue), Store: rec, ConsumerCount: 3})
+			tr, err := rabbitmq.New(context.Background(), rabbitmq.Config{URL: u, Routing: singleRouteConfig(b, queue), Store: rec, Check: ingest.Check, ConsumerCount: 3})
 			if err != nil {
 				b.Fatal(err)
 			}

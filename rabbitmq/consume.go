@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/consumer"
 	"github.com/chronicle-audit/chronicle/routing"
 )
 
@@ -24,8 +25,12 @@ type consumers struct {
 	lastErr error // why the consumer connection is down; nil when up
 
 	stopping chan struct{} // closed by stop: workers cancel and drain
-	abort    chan struct{} // closed when stop gives up waiting
-	active   sync.WaitGroup
+	// ctx is the workers' context, cancelled when stop gives up waiting:
+	// no store call or confirm wait outlives the shutdown deadline.
+	ctx    context.Context
+	abort  context.CancelFunc
+	procs  map[string]*consumer.Processor // by queue
+	active sync.WaitGroup
 }
 
 func (c *consumers) setErr(err error) {
@@ -48,15 +53,33 @@ func (t *Transport) StartConsumers(ctx context.Context, role string) error {
 	if err != nil {
 		return err
 	}
-	if t.cfg.Store == nil {
-		return errors.New("rabbitmq: a Store is required to consume")
+	if t.cfg.Store == nil || t.cfg.Check == nil {
+		return errors.New("rabbitmq: a Store and a Check are required to consume")
+	}
+	c := &consumers{t: t, plan: plan, stopping: make(chan struct{}), procs: map[string]*consumer.Processor{}}
+	c.ctx, c.abort = context.WithCancel(context.Background())
+	for _, a := range plan {
+		proc, err := consumer.New(consumer.Config{
+			Queue:    a.Route.Queue,
+			Check:    t.cfg.Check,
+			RetryMin: t.cfg.RetryMin,
+			RetryMax: t.cfg.RetryMax,
+			Observer: t.cfg.Observer,
+			Health:   t.cfg.Health,
+			Logger:   t.logger,
+		})
+		if err != nil {
+			c.abort()
+			return err
+		}
+		c.procs[a.Route.Queue] = proc
 	}
 	t.mu.Lock()
 	if t.cons != nil {
 		t.mu.Unlock()
+		c.abort()
 		return errors.New("rabbitmq: consumers already started")
 	}
-	c := &consumers{t: t, plan: plan, stopping: make(chan struct{}), abort: make(chan struct{})}
 	t.cons = c
 	t.mu.Unlock()
 
@@ -99,7 +122,7 @@ func (c *consumers) start(conn *amqp.Connection) error {
 	}
 	for _, a := range c.plan {
 		for i := range a.Workers {
-			w := &worker{c: c, t: c.t, route: a.Route, tag: fmt.Sprintf("%s-%s-%d", c.t.cfg.Name, a.Route.Name, i)}
+			w := &worker{c: c, t: c.t, route: a.Route, proc: c.procs[a.Route.Queue], tag: fmt.Sprintf("%s-%s-%d", c.t.cfg.Name, a.Route.Name, i)}
 			deliveries, err := w.open(conn)
 			if err != nil {
 				return fmt.Errorf("start consumer on %s: %w", a.Route.Queue, err)
@@ -116,13 +139,14 @@ func (c *consumers) start(conn *amqp.Connection) error {
 // broker requeues it.
 func (c *consumers) stop(ctx context.Context) error {
 	close(c.stopping)
+	defer c.abort()
 	done := make(chan struct{})
 	go func() { c.active.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		close(c.abort)
+		c.abort()
 		<-done
 		return errors.New("consumers did not finish their batches before the shutdown timeout; the broker will redeliver them")
 	}
@@ -133,12 +157,16 @@ type worker struct {
 	c     *consumers
 	t     *Transport
 	route *routing.Route
+	proc  *consumer.Processor
 	tag   string
 
-	ch     *amqp.Channel
-	dl     *amqp.Channel // confirm-mode channel for dead letters, opened on first use
-	conn   *amqp.Connection
-	closed chan *amqp.Error
+	ch   *amqp.Channel
+	dl   *amqp.Channel // confirm-mode channel for dead letters, opened on first use
+	conn *amqp.Connection
+	// ctx ends when the worker's channel closes or stop gives up: its
+	// batch is then abandoned, and the broker redelivers it.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func (w *worker) open(conn *amqp.Connection) (<-chan amqp.Delivery, error) {
@@ -156,7 +184,15 @@ func (w *worker) open(conn *amqp.Connection) (<-chan amqp.Delivery, error) {
 		return nil, err
 	}
 	w.ch, w.conn = ch, conn
-	w.closed = ch.NotifyClose(make(chan *amqp.Error, 1))
+	w.ctx, w.cancel = context.WithCancel(w.c.ctx)
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	go func() {
+		select {
+		case <-closed:
+		case <-w.ctx.Done():
+		}
+		w.cancel()
+	}()
 	return deliveries, nil
 }
 
@@ -164,6 +200,7 @@ func (w *worker) open(conn *amqp.Connection) (<-chan amqp.Delivery, error) {
 // until the subscription ends: cancelled by stop, or its channel closed.
 func (w *worker) run(deliveries <-chan amqp.Delivery) {
 	defer func() {
+		w.cancel()
 		w.ch.Close()
 		if w.dl != nil {
 			w.dl.Close()
@@ -203,111 +240,92 @@ func (w *worker) run(deliveries <-chan amqp.Delivery) {
 			}
 		}
 		linger.Stop()
-		if !w.handle(batch) {
-			return
+		msgs := make([]*chronicle.Message, len(batch))
+		for i := range batch {
+			msgs[i] = message(&batch[i])
+		}
+		if w.proc.Process(w.ctx, msgs, settler{w: w, batch: batch}) != nil {
+			return // the channel is gone or stop gave up: the broker redelivers
 		}
 	}
 }
 
-// handle settles a batch: invalid messages go to the route's DLQ with
-// their reason (published with a confirm before they are acked), valid
-// events are stored in one transaction (retried with backoff while the
-// store fails: never dead-lettered for that), then the batch is acked.
-// It returns false when the channel is gone or stop gave up.
-func (w *worker) handle(batch []amqp.Delivery) bool {
-	events := make([]*chronicle.Event, 0, len(batch))
-	var dead []deadLetter
+// message is a delivery as the domain sees it.
+func message(d *amqp.Delivery) *chronicle.Message {
+	return &chronicle.Message{ID: d.MessageId, Type: d.RoutingKey, Body: d.Body, Headers: stringHeaders(d.Headers)}
+}
+
+// settler settles items of a worker's batch: dead letters are published to
+// the route's dead-letter exchange (confirmed), the events stored in one
+// transaction, and only then is every item acked. Nothing is acked
+// before it is safely somewhere else.
+type settler struct {
+	w     *worker
+	batch []amqp.Delivery
+}
+
+func (s settler) Settle(ctx context.Context, items []*consumer.Item) error {
+	w := s.w
+	var events []*chronicle.Event
+	var dead []*consumer.Item
 	var drop []uint64
-	for _, d := range batch {
-		e, reason := w.t.cfg.Check(d.Body)
+	for _, it := range items {
 		switch {
-		case reason == "":
-			events = append(events, e)
+		case it.Event != nil:
+			events = append(events, it.Event)
 		case w.route.DeadLetterQueue != "":
-			dead = append(dead, deadLetter{d: d, reason: reason})
+			dead = append(dead, it)
 		default:
+			d := s.batch[it.Index]
 			w.t.logger.Error("rabbitmq: dropping a message its route cannot process: the route has no dead-letter queue",
-				"queue", w.route.Queue, "message_id", d.MessageId, "reason", reason)
+				"queue", w.route.Queue, "message_id", d.MessageId, "reason", it.Reason)
 			drop = append(drop, d.DeliveryTag)
 		}
 	}
-	if !w.retry("dead-letter", func() error { return w.deadLetter(dead) }) {
-		return false
+	if err := w.deadLetter(ctx, s.batch, dead); err != nil {
+		return err
 	}
-	if !w.retry("store", func() error { return w.t.cfg.Store.StoreEvents(context.Background(), events) }) {
-		return false
+	if len(events) > 0 {
+		if err := w.t.cfg.Store.StoreEvents(ctx, events); err != nil {
+			return err
+		}
 	}
 	w.t.stats.consumed.Add(int64(len(events)))
 	w.t.stats.batches.Add(1)
+	return s.ack(items, drop)
+}
+
+// ack acknowledges the settled items: the whole batch at once when it is
+// all of it, else one by one.
+func (s settler) ack(items []*consumer.Item, drop []uint64) error {
+	ch := s.w.ch
 	var err error
-	if len(drop) == 0 {
-		err = w.ch.Ack(batch[len(batch)-1].DeliveryTag, true)
+	if len(drop) == 0 && len(items) == len(s.batch) {
+		err = ch.Ack(s.batch[len(s.batch)-1].DeliveryTag, true)
 	} else {
-		for _, d := range batch {
-			if contains(drop, d.DeliveryTag) {
-				err = errors.Join(err, w.ch.Nack(d.DeliveryTag, false, false))
+		for _, it := range items {
+			tag := s.batch[it.Index].DeliveryTag
+			if slices.Contains(drop, tag) {
+				err = errors.Join(err, ch.Nack(tag, false, false))
 			} else {
-				err = errors.Join(err, w.ch.Ack(d.DeliveryTag, false))
+				err = errors.Join(err, ch.Ack(tag, false))
 			}
 		}
 	}
 	if err != nil {
 		// The channel is gone: the broker redelivers, the store ignores
 		// the copies.
-		w.t.logger.Warn("rabbitmq: ack failed; the batch will be redelivered", "queue", w.route.Queue, "err", err)
-		return false
+		s.w.cancel()
+		return unavailable("ack", err)
 	}
-	return true
+	return nil
 }
 
-func contains(tags []uint64, tag uint64) bool {
-	for _, t := range tags {
-		if t == tag {
-			return true
-		}
-	}
-	return false
-}
-
-// retry runs fn until it succeeds, backing off between attempts. It gives
-// up (false) when the worker's channel closes or stop gives up: the
-// deliveries are then redelivered to whoever consumes next.
-func (w *worker) retry(what string, fn func() error) bool {
-	wait := w.t.cfg.RetryMin
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil {
-			if attempt > 1 {
-				w.t.logger.Info("rabbitmq: "+what+" succeeded after retries", "queue", w.route.Queue, "attempts", attempt)
-			}
-			return true
-		}
-		if what == "store" {
-			w.t.stats.storeFailures.Add(1)
-		}
-		w.t.logger.Warn("rabbitmq: "+what+" failed; retrying without acking", "queue", w.route.Queue,
-			"attempt", attempt, "retry_in", wait, "err", err)
-		select {
-		case <-time.After(wait):
-		case <-w.closed:
-			return false
-		case <-w.c.abort:
-			return false
-		}
-		wait = min(wait*2, w.t.cfg.RetryMax)
-	}
-}
-
-type deadLetter struct {
-	d      amqp.Delivery
-	reason string
-}
-
-// deadLetter publishes each message to its route's dead-letter exchange
-// with the route's DLQ as routing key (so it reaches that DLQ only), with
-// the reason and the story of its death in headers, and waits for the
+// deadLetter publishes each item's message to the route's dead-letter
+// exchange with the route's DLQ as routing key (so it reaches that DLQ
+// only), with the story of its death in headers, and waits for the
 // broker's confirms. A broker-side reject could not add the reason.
-func (w *worker) deadLetter(dead []deadLetter) error {
+func (w *worker) deadLetter(ctx context.Context, batch []amqp.Delivery, dead []*consumer.Item) error {
 	if len(dead) == 0 {
 		return nil
 	}
@@ -317,61 +335,77 @@ func (w *worker) deadLetter(dead []deadLetter) error {
 			err = ch.Confirm(false)
 		}
 		if err != nil {
-			return fmt.Errorf("open dead-letter channel: %w", err)
+			return unavailable("open dead-letter channel", err)
 		}
 		w.dl = ch
 	}
 	dcs := make([]*amqp.DeferredConfirmation, 0, len(dead))
-	for _, x := range dead {
-		msg := amqp.Publishing{
-			Headers:      w.deathHeaders(x.d, x.reason),
-			ContentType:  x.d.ContentType,
-			DeliveryMode: amqp.Persistent,
-			MessageId:    x.d.MessageId,
-			Type:         x.d.Type,
-			Timestamp:    x.d.Timestamp,
-			Body:         x.d.Body,
+	for _, it := range dead {
+		d := &batch[it.Index]
+		death := chronicle.Death{
+			Reason:     it.Reason,
+			Queue:      w.route.Queue,
+			Exchange:   d.Exchange,
+			RoutingKey: d.RoutingKey,
+			At:         w.t.cfg.Now(),
 		}
-		dc, err := w.dl.PublishWithDeferredConfirmWithContext(context.Background(), w.route.DeadLetterExchange, w.route.DeadLetterQueue, false, false, msg)
+		if d.Exchange == "" && it.Message.Headers[chronicle.HeaderOriginExchange] != "" {
+			// Replayed through the default exchange: keep where it was
+			// first published.
+			death.RoutingKey = ""
+		}
+		m := chronicle.Kill(*it.Message, death)
+		msg := amqp.Publishing{
+			Headers:      withStrings(d.Headers, m.Headers),
+			ContentType:  d.ContentType,
+			DeliveryMode: amqp.Persistent,
+			MessageId:    m.ID,
+			Type:         d.Type,
+			Timestamp:    d.Timestamp,
+			Body:         d.Body,
+		}
+		dc, err := w.dl.PublishWithDeferredConfirmWithContext(ctx, w.route.DeadLetterExchange, w.route.DeadLetterQueue, false, false, msg)
 		if err != nil {
 			w.dl.Close()
 			w.dl = nil
-			return err
+			return unavailable("dead-letter", err)
 		}
 		dcs = append(dcs, dc)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), w.t.cfg.ConfirmTimeout)
+	wctx, cancel := context.WithTimeout(ctx, w.t.cfg.ConfirmTimeout)
 	defer cancel()
-	if err := waitConfirms(ctx, dcs); err != nil {
-		return err
-	}
-	w.t.stats.deadLettered.Add(int64(len(dead)))
-	for _, x := range dead {
-		w.t.logger.Warn("rabbitmq: message dead-lettered", "queue", w.route.Queue, "dlq", w.route.DeadLetterQueue,
-			"message_id", x.d.MessageId, "reason", x.reason)
-	}
-	return nil
+	return waitConfirms(wctx, dcs)
 }
 
-// deathHeaders keeps the message's headers (x-death included) and records
-// this death: reason, where it died, how many times, since when.
-func (w *worker) deathHeaders(d amqp.Delivery, reason string) amqp.Table {
-	h := amqp.Table{}
-	for k, v := range d.Headers {
-		h[k] = v
+// stringHeaders returns the headers whose values are strings (Chronicle's
+// own among them), for the domain's death-record codec.
+func stringHeaders(t amqp.Table) map[string]string {
+	if len(t) == 0 {
+		return nil
 	}
-	h[chronicle.HeaderReason] = reason
-	h[chronicle.HeaderOriginQueue] = w.route.Queue
-	if _, ok := h[chronicle.HeaderOriginExchange]; !ok || d.Exchange != "" {
-		h[chronicle.HeaderOriginExchange] = d.Exchange
-		h[chronicle.HeaderOriginRoutingKey] = d.RoutingKey
+	out := make(map[string]string, len(t))
+	for k, v := range t {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case []byte:
+			out[k] = string(v)
+		}
 	}
-	n, _ := strconv.Atoi(str(h[chronicle.HeaderDeathCount]))
-	h[chronicle.HeaderDeathCount] = strconv.Itoa(n + 1)
-	if str(h[chronicle.HeaderFirstDeath]) == "" {
-		h[chronicle.HeaderFirstDeath] = w.t.cfg.Now().UTC().Format(time.RFC3339Nano)
+	return out
+}
+
+// withStrings returns a copy of t (x-death and other typed headers kept)
+// with h's entries set.
+func withStrings(t amqp.Table, h map[string]string) amqp.Table {
+	out := make(amqp.Table, len(t)+len(h))
+	for k, v := range t {
+		out[k] = v
 	}
-	return h
+	for k, v := range h {
+		out[k] = v
+	}
+	return out
 }
 
 func str(v any) string {

@@ -2,9 +2,9 @@ package rabbitmq
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -132,7 +132,7 @@ func (t *Transport) PeekDeadLetters(ctx context.Context, queue string, limit int
 func selected(sel chronicle.Selection, d amqp.Delivery, i int) bool {
 	switch {
 	case len(sel.IDs) > 0:
-		return slices.Contains(sel.IDs, d.MessageId)
+		return slices.Contains(sel.IDs, deadLetterID(d))
 	case sel.Limit > 0:
 		return i < sel.Limit
 	default:
@@ -177,7 +177,7 @@ func (t *Transport) replay(ctx context.Context, p *publisher, kind chronicle.Que
 			Headers:      d.Headers,
 			ContentType:  d.ContentType,
 			DeliveryMode: amqp.Persistent,
-			MessageId:    d.MessageId,
+			MessageId:    deadLetterID(d),
 			Type:         d.Type,
 			Timestamp:    d.Timestamp,
 			Body:         d.Body,
@@ -218,54 +218,15 @@ func (t *Transport) PurgeDeadLetters(ctx context.Context, queue string, sel chro
 	return purged, err
 }
 
-// DeadLetterOf reads a dead letter's story: Chronicle's x-chronicle-*
-// headers when a consumer rejected it, RabbitMQ's x-death when the broker
-// dead-lettered it (rejected, expired, delivery limit), and the unrouted
-// queue's own facts (unrouted is true for its messages).
+// DeadLetterOf reads a dead letter's story: Chronicle's death record when
+// a consumer rejected it, RabbitMQ's x-death when the broker dead-lettered
+// it (rejected, expired, delivery limit), and the unrouted queue's own
+// facts (unrouted is true for its messages).
 func DeadLetterOf(d amqp.Delivery, unrouted bool) chronicle.DeadLetter {
-	h := d.Headers
-	out := chronicle.DeadLetter{
-		ID:         d.MessageId,
-		Payload:    string(d.Body),
-		Reason:     str(h[chronicle.HeaderReason]),
-		Exchange:   str(h[chronicle.HeaderOriginExchange]),
-		RoutingKey: str(h[chronicle.HeaderOriginRoutingKey]),
-		Queue:      str(h[chronicle.HeaderOriginQueue]),
-	}
-	out.Count, _ = strconv.Atoi(str(h[chronicle.HeaderDeathCount]))
-	out.FirstDeathAt, _ = time.Parse(time.RFC3339Nano, str(h[chronicle.HeaderFirstDeath]))
-	if deaths, ok := h["x-death"].([]any); ok && len(deaths) > 0 {
-		// The broker's record: the most recent death first.
-		if last, ok := deaths[0].(amqp.Table); ok {
-			if out.Reason == "" {
-				out.Reason = brokerReason(str(last["reason"]))
-			}
-			if out.Queue == "" {
-				out.Queue = str(last["queue"])
-			}
-			if out.Exchange == "" {
-				out.Exchange = str(last["exchange"])
-			}
-			if out.RoutingKey == "" {
-				if keys, ok := last["routing-keys"].([]any); ok && len(keys) > 0 {
-					out.RoutingKey = str(keys[0])
-				}
-			}
-		}
-		total := 0
-		for _, x := range deaths {
-			if t, ok := x.(amqp.Table); ok {
-				if n, ok := t["count"].(int64); ok {
-					total += int(n)
-				}
-			}
-		}
-		if total > out.Count {
-			out.Count = total
-		}
-		if first, ok := h["x-first-death-time"].(time.Time); ok && out.FirstDeathAt.IsZero() {
-			out.FirstDeathAt = first.UTC()
-		}
+	out := chronicle.DeadLetterOf(*message(&d))
+	out.ID = deadLetterID(d)
+	if deaths, ok := d.Headers["x-death"].([]any); ok && len(deaths) > 0 {
+		fromXDeath(&out, d.Headers, deaths)
 	}
 	if unrouted && out.Reason == "" {
 		// Routed here by the alternate exchange: the delivery still names
@@ -275,6 +236,60 @@ func DeadLetterOf(d amqp.Delivery, unrouted bool) chronicle.DeadLetter {
 		out.FirstDeathAt = d.Timestamp.UTC()
 	}
 	return out
+}
+
+// fromXDeath completes a dead letter from the broker's record, the most
+// recent death first.
+func fromXDeath(out *chronicle.DeadLetter, h amqp.Table, deaths []any) {
+	if last, ok := deaths[0].(amqp.Table); ok {
+		if out.Reason == "" {
+			out.Reason = brokerReason(str(last["reason"]))
+		}
+		if out.Queue == "" {
+			out.Queue = str(last["queue"])
+		}
+		if out.Exchange == "" {
+			out.Exchange = str(last["exchange"])
+		}
+		if out.RoutingKey == "" {
+			if keys, ok := last["routing-keys"].([]any); ok && len(keys) > 0 {
+				out.RoutingKey = str(keys[0])
+			}
+		}
+	}
+	total := 0
+	for _, x := range deaths {
+		if t, ok := x.(amqp.Table); ok {
+			if n, ok := t["count"].(int64); ok {
+				total += int(n)
+			}
+		}
+	}
+	out.Count = max(out.Count, total)
+	if first, ok := h["x-first-death-time"].(time.Time); ok && out.FirstDeathAt.IsZero() {
+		out.FirstDeathAt = first.UTC()
+	}
+}
+
+// deadLetterID names a dead letter: its message_id, which Chronicle's
+// consumers always set when they dead-letter a message. A message that the
+// broker dead-lettered (or the alternate exchange routed) without one gets
+// a name derived from its content, the same at every peek, so that it can
+// still be replayed or purged by id.
+func deadLetterID(d amqp.Delivery) string {
+	if d.MessageId != "" {
+		return d.MessageId
+	}
+	h := sha256.New()
+	h.Write([]byte(d.RoutingKey))
+	h.Write([]byte{0})
+	h.Write([]byte(str(d.Headers["x-first-death-time"]) + d.Timestamp.String()))
+	h.Write([]byte{0})
+	h.Write(d.Body)
+	sum := h.Sum(nil)
+	sum[6] = sum[6]&0x0f | 0x80 // UUID version 8: made from the content
+	sum[8] = sum[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
 }
 
 func brokerReason(r string) string {

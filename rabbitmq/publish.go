@@ -62,13 +62,13 @@ func (t *Transport) begin() (*publisher, error) {
 		return nil, chronicle.Errorf(chronicle.ErrClosed, "transport is shutting down")
 	}
 	if t.pub == nil {
-		return nil, chronicle.Unavailable(RetryAfter, "RabbitMQ is unreachable: %v", t.pubErr)
+		return nil, chronicle.Unavailable(RetryAfter, unreachable, t.pubErr)
 	}
 	t.inflight.Add(1)
 	return t.pub, nil
 }
 
-// Publish implements chronicle.Gateway: persistent messages to the publish
+// Publish implements chronicle.Publisher: persistent messages to the publish
 // exchange with routing key = event_type, message_id = event id; it
 // returns once the broker confirmed every one. A nack, a closed channel or
 // no confirm within ConfirmTimeout is ErrUnavailable.
@@ -140,18 +140,18 @@ func waitConfirms(ctx context.Context, dcs []*amqp.DeferredConfirmation) error {
 		ok, err := dc.WaitContext(ctx)
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
-			return chronicle.Unavailable(RetryAfter, "RabbitMQ did not confirm the publish in time")
+			return chronicle.Unavailable(RetryAfter, "RabbitMQ did not confirm the publish in time", nil)
 		case err != nil:
 			return unavailable("await confirm", err)
 		case !ok:
-			return chronicle.Unavailable(RetryAfter, "RabbitMQ refused the message (nack) or its channel closed")
+			return chronicle.Unavailable(RetryAfter, "RabbitMQ refused the message (nack) or its channel closed", nil)
 		}
 	}
 	return nil
 }
 
 func unavailable(what string, err error) error {
-	return chronicle.Unavailable(RetryAfter, "RabbitMQ: %s: %v", what, err)
+	return chronicle.Unavailable(RetryAfter, "RabbitMQ cannot take the request now", fmt.Errorf("%s: %w", what, err))
 }
 
 func toTable(h map[string]string) amqp.Table {
@@ -165,7 +165,7 @@ func toTable(h map[string]string) amqp.Table {
 	return t
 }
 
-// Queues implements chronicle.Gateway.
+// Queues implements chronicle.QueueInspector.
 func (t *Transport) Queues(ctx context.Context) ([]chronicle.QueueStatus, error) {
 	p, err := t.begin()
 	if err != nil {

@@ -23,8 +23,19 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/chronicle-audit/chronicle"
-	"github.com/chronicle-audit/chronicle/ingest"
+	"github.com/chronicle-audit/chronicle/consumer"
 	"github.com/chronicle-audit/chronicle/routing"
+)
+
+// Defaults of Config.
+const (
+	DefaultPublishChannels = 4
+	DefaultConfirmTimeout  = 10 * time.Second
+	DefaultPrefetch        = 512
+	DefaultBatchSize       = 256
+	DefaultBatchWait       = 5 * time.Millisecond
+	DefaultRetryMin        = 100 * time.Millisecond
+	DefaultRetryMax        = 10 * time.Second
 )
 
 // Config configures a Transport.
@@ -35,30 +46,35 @@ type Config struct {
 	Routing *routing.Config
 	// Store receives what consumers take. Required to consume.
 	Store chronicle.EventStore
+	// Check decides whether a delivery is a storable event (the
+	// consumers' Message Translator). Required to consume.
+	Check chronicle.Check
 	// PublishChannels is the size of the publisher's channel pool.
-	// Defaults to 4.
+	// Defaults to DefaultPublishChannels.
 	PublishChannels int
 	// ConfirmTimeout bounds the wait for a publisher confirm; past it
-	// Publish answers ErrUnavailable. Defaults to 10s.
+	// Publish answers ErrUnavailable. Defaults to DefaultConfirmTimeout.
 	ConfirmTimeout time.Duration
-	// Prefetch is each consumer channel's QoS. Defaults to 512.
+	// Prefetch is each consumer channel's QoS. Defaults to
+	// DefaultPrefetch.
 	Prefetch int
 	// BatchSize bounds the deliveries stored in one transaction and acked
-	// together. Defaults to 256.
+	// together. Defaults to DefaultBatchSize.
 	BatchSize int
 	// BatchWait is how long a worker waits for a batch to fill once it
-	// has a first delivery. Defaults to 5ms.
+	// has a first delivery. Defaults to DefaultBatchWait.
 	BatchWait time.Duration
 	// ConsumerCount, when positive, is the number of workers per queue;
 	// otherwise the role's instances.
 	ConsumerCount int
 	// RetryMin and RetryMax bound the backoff between reconnection
-	// attempts and between attempts to store a batch. Default to 100ms
-	// and 10s.
+	// attempts and between attempts to settle a batch. Default to
+	// DefaultRetryMin and DefaultRetryMax.
 	RetryMin, RetryMax time.Duration
-	// Check decides whether a delivery is a storable event (the
-	// consumer's Message Translator). Defaults to ingest.Check.
-	Check func(body []byte) (*chronicle.Event, string)
+	// Observer is told what consumers do. Optional.
+	Observer consumer.Observer
+	// Health records consumers that keep failing. Optional.
+	Health *consumer.Health
 	// Name labels this process's connections (shown by the broker).
 	// Defaults to "chronicle".
 	Name string
@@ -68,7 +84,40 @@ type Config struct {
 	Now func() time.Time
 }
 
-func (c *Config) withDefaults() error {
+func (c *Config) withDefaults() {
+	if c.PublishChannels <= 0 {
+		c.PublishChannels = DefaultPublishChannels
+	}
+	if c.ConfirmTimeout <= 0 {
+		c.ConfirmTimeout = DefaultConfirmTimeout
+	}
+	if c.Prefetch <= 0 {
+		c.Prefetch = DefaultPrefetch
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = DefaultBatchWait
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	if c.Name == "" {
+		c.Name = "chronicle"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+func (c *Config) validate() error {
 	if c.URL == "" {
 		return errors.New("rabbitmq: URL is required")
 	}
@@ -77,39 +126,6 @@ func (c *Config) withDefaults() error {
 	}
 	if c.Routing == nil {
 		return errors.New("rabbitmq: Routing is required")
-	}
-	if c.PublishChannels <= 0 {
-		c.PublishChannels = 4
-	}
-	if c.ConfirmTimeout <= 0 {
-		c.ConfirmTimeout = 10 * time.Second
-	}
-	if c.Prefetch <= 0 {
-		c.Prefetch = 512
-	}
-	if c.BatchSize <= 0 {
-		c.BatchSize = 256
-	}
-	if c.BatchWait <= 0 {
-		c.BatchWait = 5 * time.Millisecond
-	}
-	if c.RetryMin <= 0 {
-		c.RetryMin = 100 * time.Millisecond
-	}
-	if c.RetryMax <= 0 {
-		c.RetryMax = 10 * time.Second
-	}
-	if c.Name == "" {
-		c.Name = "chronicle"
-	}
-	if c.Check == nil {
-		c.Check = ingest.Check
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Now == nil {
-		c.Now = time.Now
 	}
 	return nil
 }
@@ -137,10 +153,7 @@ type Transport struct {
 	stats stats
 }
 
-var (
-	_ chronicle.Gateway           = (*Transport)(nil)
-	_ chronicle.DeadLetterChannel = (*Transport)(nil)
-)
+var _ chronicle.Gateway = (*Transport)(nil)
 
 // New connects to the broker, declares the topology and readies the
 // publisher. Wrong credentials, an unknown vhost or a topology that
@@ -148,7 +161,8 @@ var (
 // is not: New returns a Transport that keeps reconnecting with backoff and
 // answers ErrUnavailable meanwhile, so services can start in any order.
 func New(ctx context.Context, cfg Config) (*Transport, error) {
-	if err := cfg.withDefaults(); err != nil {
+	cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	t := &Transport{
@@ -178,7 +192,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 // Name implements chronicle.Gateway.
 func (t *Transport) Name() string { return "rabbitmq" }
 
-// Ping implements chronicle.Gateway: the broker is reachable when the
+// Ping implements chronicle.Pinger: the broker is reachable when the
 // connections this process needs are up.
 func (t *Transport) Ping(context.Context) error {
 	t.mu.RLock()
@@ -187,15 +201,30 @@ func (t *Transport) Ping(context.Context) error {
 		return chronicle.Errorf(chronicle.ErrClosed, "transport is shutting down")
 	}
 	if t.pub == nil {
-		return chronicle.Unavailable(RetryAfter, "RabbitMQ is unreachable: %v", t.pubErr)
+		return chronicle.Unavailable(RetryAfter, unreachable, t.pubErr)
 	}
 	if t.cons != nil {
 		if err := t.cons.err(); err != nil {
-			return chronicle.Unavailable(RetryAfter, "RabbitMQ consumer connection is down: %v", err)
+			return chronicle.Unavailable(RetryAfter, "the RabbitMQ consumer connection is down", err)
 		}
 	}
 	return nil
 }
+
+// Congested implements chronicle.Publisher: while the broker cannot be
+// reached, every publish would be refused.
+func (t *Transport) Congested() error {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.pub == nil && !t.closing {
+		return chronicle.Unavailable(RetryAfter, unreachable, t.pubErr)
+	}
+	return nil
+}
+
+// unreachable is what clients are told while the broker cannot be
+// reached; the connection error goes to the logs.
+const unreachable = "RabbitMQ is unreachable"
 
 func (t *Transport) setPub(p *publisher, err error) {
 	t.mu.Lock()

@@ -3,7 +3,6 @@ package rabbitmq_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
@@ -13,49 +12,27 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/ingest"
+	"github.com/chronicle-audit/chronicle/internal/rabbitmqtest"
 	"github.com/chronicle-audit/chronicle/internal/tcpproxy"
+	"github.com/chronicle-audit/chronicle/internal/testlog"
+	"github.com/chronicle-audit/chronicle/internal/transporttest"
 	"github.com/chronicle-audit/chronicle/rabbitmq"
-	"github.com/chronicle-audit/chronicle/rabbitmq/rabbitmqtest"
 	"github.com/chronicle-audit/chronicle/routing"
-	"github.com/chronicle-audit/chronicle/transporttest"
 )
 
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-// vhosts gives each test one vhost, shared by the gateways it builds, as
-// processes share a broker.
-var vhosts sync.Map
-
-func vhost(t *testing.T) (string, string) {
-	type v struct{ url, name string }
-	if x, ok := vhosts.Load(t); ok {
-		return x.(v).url, x.(v).name
-	}
-	u, name := rabbitmqtest.Vhost(t)
-	vhosts.Store(t, v{u, name})
-	t.Cleanup(func() { vhosts.Delete(t) })
-	return u, name
-}
-
+// newTransport builds a transport on cfg.URL (a test's vhost), closed
+// when the test ends.
 func newTransport(t *testing.T, cfg rabbitmq.Config) *rabbitmq.Transport {
 	t.Helper()
-	if cfg.URL == "" {
-		cfg.URL, _ = vhost(t)
-	}
 	if cfg.Routing == nil {
 		cfg.Routing = routing.Default()
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t)
+		cfg.Logger = testlog.Warn(t)
+	}
+	if cfg.Check == nil {
+		cfg.Check = ingest.Check
 	}
 	cfg.RetryMin, cfg.RetryMax = 20*time.Millisecond, 500*time.Millisecond
 	tr, err := rabbitmq.New(t.Context(), cfg)
@@ -73,30 +50,21 @@ func newTransport(t *testing.T, cfg rabbitmq.Config) *rabbitmq.Transport {
 func TestTransport(t *testing.T) {
 	t.Parallel()
 	transporttest.Run(t, transporttest.Harness{
-		New: func(t *testing.T, rc *routing.Config, store chronicle.EventStore, o transporttest.Options) chronicle.Gateway {
-			return newTransport(t, rabbitmq.Config{Routing: rc, Store: store, ConsumerCount: o.ConsumerCount, Check: o.Check})
-		},
-		PublishMessage: func(t *testing.T, gw chronicle.Gateway, m chronicle.Message) {
-			if err := gw.(*rabbitmq.Transport).PublishMessage(t.Context(), m); err != nil {
-				t.Fatal(err)
+		Setup: func(t *testing.T) transporttest.NewGateway {
+			u, _ := rabbitmqtest.Vhost(t)
+			return func(rc *routing.Config, store chronicle.Store, o transporttest.Options) transporttest.Gateway {
+				return newTransport(t, rabbitmq.Config{URL: u, Routing: rc, Store: store, ConsumerCount: o.ConsumerCount, Check: o.Check})
 			}
-		},
-		DeadLetters: func(t *testing.T, gw chronicle.Gateway, q string) []chronicle.DeadLetter {
-			dl, err := gw.(*rabbitmq.Transport).PeekDeadLetters(t.Context(), q, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return dl
 		},
 	})
 }
 
 func TestTopology(t *testing.T) {
 	t.Parallel()
-	_, vh := vhost(t)
-	newTransport(t, rabbitmq.Config{})
+	u, vh := rabbitmqtest.Vhost(t)
+	newTransport(t, rabbitmq.Config{URL: u})
 	// A second start declares the same topology again without error.
-	newTransport(t, rabbitmq.Config{})
+	newTransport(t, rabbitmq.Config{URL: u})
 
 	queues := map[string]rabbitmqtest.Queue{}
 	for _, q := range rabbitmqtest.Queues(t, vh) {
@@ -147,7 +115,7 @@ func TestTopology(t *testing.T) {
 
 func TestTopologyConflict(t *testing.T) {
 	t.Parallel()
-	u, _ := vhost(t)
+	u, _ := rabbitmqtest.Vhost(t)
 	conn, err := amqp.Dial(u)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +126,7 @@ func TestTopologyConflict(t *testing.T) {
 	if _, err := ch.QueueDeclare("chronicle.all", true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err = rabbitmq.New(t.Context(), rabbitmq.Config{URL: u, Routing: routing.Default(), Logger: testLogger(t)})
+	_, err = rabbitmq.New(t.Context(), rabbitmq.Config{URL: u, Routing: routing.Default(), Logger: testlog.Warn(t)})
 	if err == nil || !strings.Contains(err.Error(), `declare queue "chronicle.all": RabbitMQ already has it with different settings`) || !strings.Contains(err.Error(), "x-dead-letter-exchange") {
 		t.Fatalf("New with a conflicting queue: %v", err)
 	}
@@ -166,16 +134,16 @@ func TestTopologyConflict(t *testing.T) {
 
 func TestWrongCredentials(t *testing.T) {
 	t.Parallel()
-	_, vh := vhost(t)
+	_, vh := rabbitmqtest.Vhost(t)
 	base := strings.Replace(rabbitmqtest.AMQPBase(), "guest:guest@", "guest:wrong-password@", 1)
-	_, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: base + vh, Routing: routing.Default(), Logger: testLogger(t)})
+	_, err := rabbitmq.New(t.Context(), rabbitmq.Config{URL: base + vh, Routing: routing.Default(), Logger: testlog.Warn(t)})
 	if err == nil || !strings.Contains(err.Error(), "refused the login") {
 		t.Fatalf("wrong password: %v", err)
 	}
 	if strings.Contains(err.Error(), "wrong-password") {
 		t.Fatalf("error shows the password: %v", err)
 	}
-	_, err = rabbitmq.New(t.Context(), rabbitmq.Config{URL: rabbitmqtest.AMQPBase() + "no-such-vhost-" + vh, Routing: routing.Default(), Logger: testLogger(t)})
+	_, err = rabbitmq.New(t.Context(), rabbitmq.Config{URL: rabbitmqtest.AMQPBase() + "no-such-vhost-" + vh, Routing: routing.Default(), Logger: testlog.Warn(t)})
 	if err == nil || !strings.Contains(err.Error(), "vhost") {
 		t.Fatalf("unknown vhost: %v", err)
 	}
@@ -185,7 +153,7 @@ func TestWrongCredentials(t *testing.T) {
 // connects when the broker appears.
 func TestUnreachableThenUp(t *testing.T) {
 	t.Parallel()
-	u, _ := vhost(t)
+	u, _ := rabbitmqtest.Vhost(t)
 	proxy := tcpproxy.New(t, "127.0.0.1:5672")
 	proxyURL := strings.Replace(u, "127.0.0.1:5672", proxy.Addr, 1)
 	tr := newTransport(t, rabbitmq.Config{URL: proxyURL, Store: transporttest.NewRecorder()})
@@ -208,9 +176,9 @@ func TestUnreachableThenUp(t *testing.T) {
 // reconnects by itself, and every event that was confirmed is stored once.
 func TestConnectionLoss(t *testing.T) {
 	t.Parallel()
-	_, vh := vhost(t)
+	u, vh := rabbitmqtest.Vhost(t)
 	rec := transporttest.NewRecorder()
-	tr := newTransport(t, rabbitmq.Config{Store: rec})
+	tr := newTransport(t, rabbitmq.Config{URL: u, Store: rec})
 	if err := tr.StartConsumers(t.Context(), "analytics"); err != nil {
 		t.Fatal(err)
 	}
@@ -270,9 +238,9 @@ func singleRouteConfig(b testing.TB, queueType string) *routing.Config {
 // runs as many goroutines as before them. Not parallel: it counts the
 // process's goroutines.
 func TestNoGoroutineLeakAcrossReconnects(t *testing.T) {
-	_, vh := vhost(t)
+	u, vh := rabbitmqtest.Vhost(t)
 	rec := transporttest.NewRecorder()
-	tr := newTransport(t, rabbitmq.Config{Store: rec})
+	tr := newTransport(t, rabbitmq.Config{URL: u, Store: rec})
 	if err := tr.StartConsumers(t.Context(), "default"); err != nil {
 		t.Fatal(err)
 	}
@@ -306,9 +274,9 @@ func TestNoGoroutineLeakAcrossReconnects(t *testing.T) {
 // from x-death.
 func TestDeliveryLimitDeadLetter(t *testing.T) {
 	t.Parallel()
-	u, _ := vhost(t)
+	u, _ := rabbitmqtest.Vhost(t)
 	rc := transporttest.SingleRoute(t, `queue_type = "quorum"`, `delivery_limit = 2`)
-	tr := newTransport(t, rabbitmq.Config{Routing: rc})
+	tr := newTransport(t, rabbitmq.Config{URL: u, Routing: rc})
 	e := transporttest.NewEvent("document.viewed")
 	if err := tr.Publish(t.Context(), []*chronicle.Event{e}); err != nil {
 		t.Fatal(err)

@@ -7,14 +7,12 @@ import (
 
 // stats are the transport's counters, read by Stats.
 type stats struct {
-	reconnects    atomic.Int64
-	outstanding   atomic.Int64 // messages awaiting a confirm
-	published     atomic.Int64
-	publishNanos  atomic.Int64
-	consumed      atomic.Int64
-	batches       atomic.Int64
-	deadLettered  atomic.Int64
-	storeFailures atomic.Int64
+	reconnects   atomic.Int64
+	outstanding  atomic.Int64 // messages awaiting a confirm
+	published    atomic.Int64
+	publishNanos atomic.Int64
+	consumed     atomic.Int64
+	batches      atomic.Int64
 }
 
 func (s *stats) observePublish(n int, d time.Duration) {
@@ -29,8 +27,6 @@ type Stats struct {
 	Published           int64
 	Consumed            int64
 	Batches             int64
-	DeadLettered        int64
-	StoreFailures       int64
 }
 
 // Stats returns the counters.
@@ -42,7 +38,5 @@ func (t *Transport) Stats() Stats {
 		Published:           s.published.Load(),
 		Consumed:            s.consumed.Load(),
 		Batches:             s.batches.Load(),
-		DeadLettered:        s.deadLettered.Load(),
-		StoreFailures:       s.storeFailures.Load(),
 	}
 }

@@ -146,7 +146,7 @@ func inspect(conn *amqp.Connection, qs []chronicle.QueueStatus) ([]chronicle.Que
 		if ch == nil {
 			var err error
 			if ch, err = conn.Channel(); err != nil {
-				return nil, chronicle.Unavailable(RetryAfter, "RabbitMQ: %v", err)
+				return nil, unavailable("open channel", err)
 			}
 		}
 		q, err := ch.QueueDeclarePassive(qs[i].Name, true, false, false, false, nil)
@@ -157,7 +157,7 @@ func inspect(conn *amqp.Connection, qs []chronicle.QueueStatus) ([]chronicle.Que
 				ch = nil // the broker closed the channel
 				continue
 			}
-			return nil, chronicle.Unavailable(RetryAfter, "RabbitMQ: inspect queue %s: %v", qs[i].Name, err)
+			return nil, unavailable("inspect queue "+qs[i].Name, err)
 		}
 		qs[i].Depth, qs[i].Consumers = q.Messages, q.Consumers
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
-	"github.com/chronicle-audit/chronicle/storetest"
+	"github.com/chronicle-audit/chronicle/internal/storetest"
 )
 
 // BenchmarkStoreEvents measures batched, idempotent event writes (one

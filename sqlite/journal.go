@@ -12,8 +12,11 @@ import (
 const (
 	sqlJournalInsert = `INSERT INTO inproc_journal (seq, queue, message_id, message_type, body, headers) VALUES (?, ?, ?, ?, ?, ?)`
 	sqlJournalDelete = `DELETE FROM inproc_journal WHERE seq = ?`
-	sqlJournalMove   = `UPDATE inproc_journal SET queue = ?, headers = ? WHERE seq = ?`
+	sqlJournalMove   = `UPDATE inproc_journal SET queue = ?, message_id = ?, headers = ? WHERE seq = ?`
 )
+
+// Durable implements chronicle.Journal: entries are committed to the SQLite file.
+func (s *Store) Durable() bool { return true }
 
 // Append implements chronicle.Journal. Concurrent appends share a
 // transaction, so many requests cost one fsync.
@@ -97,7 +100,7 @@ func (s *Store) Settle(ctx context.Context, st *chronicle.Settlement) error {
 				if err != nil {
 					return err
 				}
-				if _, err := mv.Exec(e.Queue, h, e.Seq); err != nil {
+				if _, err := mv.Exec(e.Queue, e.Message.ID, h, e.Seq); err != nil {
 					return err
 				}
 			}

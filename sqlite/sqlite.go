@@ -21,6 +21,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -193,7 +194,7 @@ func (s *Store) Name() string { return "sqlite" }
 // Ping implements chronicle.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.rdb.PingContext(ctx); err != nil {
-		return chronicle.Unavailable(0, "sqlite %s: %v", s.path, err)
+		return chronicle.Unavailable(time.Second, "the SQLite database cannot be read", fmt.Errorf("sqlite %s: %w", s.path, err))
 	}
 	return nil
 }
@@ -332,9 +333,11 @@ func translate(err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			return chronicle.Unavailable(0, "sqlite is busy: %v", err)
+			return chronicle.Unavailable(time.Second, "the SQLite database is busy", err)
 		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY:
-			return chronicle.Unavailable(0, "sqlite: %v", err)
+			return chronicle.Unavailable(time.Second, "the SQLite database cannot be written", err)
+		case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH:
+			return chronicle.Wrap(chronicle.ErrInvalid, "SQLite cannot store this data", err)
 		}
 	}
 	return err

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/internal/storetest"
 	"github.com/chronicle-audit/chronicle/migration"
 	"github.com/chronicle-audit/chronicle/sqlite"
-	"github.com/chronicle-audit/chronicle/storetest"
 )
 
 func open(t testing.TB, path string) *sqlite.Store {

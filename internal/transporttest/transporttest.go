@@ -27,22 +27,30 @@ type Options struct {
 	Capacity int
 	// ConsumerCount is the number of workers per queue; 0: the role's.
 	ConsumerCount int
-	// Check replaces the consumers' message check (ingest.Check), to play
-	// a consumer version with a bug that a later version fixes.
-	Check func(body []byte) (*chronicle.Event, string)
+	// Check replaces the consumers' check (ingest.Check), to play a
+	// consumer version with a bug that a later version fixes.
+	Check chronicle.Check
 }
 
-// Harness builds gateways of one transport.
+// Gateway is a transport under test: a chronicle.Gateway that can also
+// publish a message as it is, the way a foreign producer publishing
+// straight to the exchange would.
+type Gateway interface {
+	chronicle.Gateway
+	PublishMessage(ctx context.Context, m chronicle.Message) error
+}
+
+// NewGateway builds a gateway over cfg whose consumers store into store
+// (the journal too, on transports that journal). The gateways of one test
+// share its broker state (vhost), as processes share a broker; they are
+// closed when the test ends.
+type NewGateway func(cfg *routing.Config, store chronicle.Store, opts Options) Gateway
+
+// Harness describes one transport to the suite.
 type Harness struct {
-	// New returns a gateway over cfg that stores into store. Each call in
-	// one test shares the test's broker state (vhost), as several
-	// processes would; the harness closes it at the end of the test.
-	New func(t *testing.T, cfg *routing.Config, store chronicle.EventStore, opts Options) chronicle.Gateway
-	// PublishMessage publishes m straight to the exchange, as a foreign
-	// producer would.
-	PublishMessage func(t *testing.T, gw chronicle.Gateway, m chronicle.Message)
-	// DeadLetters reads a dead-letter queue without consuming it.
-	DeadLetters func(t *testing.T, gw chronicle.Gateway, queue string) []chronicle.DeadLetter
+	// Setup prepares one test's own broker state (a vhost) and returns
+	// how to build gateways on it.
+	Setup func(t *testing.T) NewGateway
 
 	// BoundedQueues: Publish refuses with ErrUnavailable when a queue is
 	// full (in process). RabbitMQ queues are bounded by the broker's
@@ -59,7 +67,7 @@ type Harness struct {
 func Run(t *testing.T, h Harness) {
 	tests := []struct {
 		name string
-		fn   func(*testing.T, Harness)
+		fn   func(*testing.T, NewGateway, Harness)
 		skip bool
 	}{
 		{"DatatypeRouting", testDatatypeRouting, false},
@@ -71,6 +79,7 @@ func Run(t *testing.T, h Harness) {
 		{"DrainOnClose", testDrainOnClose, false},
 		{"DeadLetter", testDeadLetter, false},
 		{"StoreOutageRetried", testStoreOutage, false},
+		{"StoreRefusesOneEvent", testStoreRefusesOne, false},
 		{"UnknownRole", testUnknownRole, false},
 		{"PublishAfterClose", testPublishAfterClose, false},
 		{"PeekLeavesQueueUnchanged", testPeek, false},
@@ -78,6 +87,7 @@ func Run(t *testing.T, h Harness) {
 		{"ReplayStillBrokenCountsDeaths", testReplayBroken, false},
 		{"ReplayUnroutedAfterNewRoute", testReplayUnrouted, false},
 		{"PurgeByID", testPurge, false},
+		{"DeadLetterWithoutID", testDeadLetterWithoutID, false},
 	}
 	for _, tt := range tests {
 		if tt.skip {
@@ -85,7 +95,7 @@ func Run(t *testing.T, h Harness) {
 		}
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tt.fn(t, h)
+			tt.fn(t, h.Setup(t), h)
 		})
 	}
 }
@@ -105,41 +115,71 @@ func NewEvent(eventType string) *chronicle.Event {
 	}
 }
 
-// Recorder is an event store that remembers every StoreEvents call, so
-// tests can count deliveries, not just distinct events.
+// Recorder is a memory store that remembers every event handed to it
+// (through StoreEvents, or a journal's Settle), so tests can count
+// deliveries, not just distinct events; and that fails on demand.
 type Recorder struct {
 	*memory.Store
-	mu    sync.Mutex
-	calls map[string]int
-	order []string
-	fail  error
+	mu     sync.Mutex
+	calls  map[string]int
+	order  []string
+	fail   error
+	refuse map[string]bool
 }
 
 // NewRecorder returns an empty Recorder.
 func NewRecorder() *Recorder {
-	return &Recorder{Store: memory.New(), calls: map[string]int{}}
+	return &Recorder{Store: memory.New(), calls: map[string]int{}, refuse: map[string]bool{}}
 }
 
-// StoreEvents records, then stores (or fails while Fail is set).
-func (r *Recorder) StoreEvents(ctx context.Context, events []*chronicle.Event) error {
+// record counts events, or fails as told.
+func (r *Recorder) record(events []*chronicle.Event) error {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.fail != nil {
-		err := r.fail
-		r.mu.Unlock()
-		return err
+		return r.fail
+	}
+	for _, e := range events {
+		if r.refuse[e.ID] {
+			return chronicle.Wrap(chronicle.ErrInvalid, "the test store refuses this event", fmt.Errorf("event %s", e.ID))
+		}
 	}
 	for _, e := range events {
 		r.calls[e.ID]++
 		r.order = append(r.order, e.ID)
 	}
-	r.mu.Unlock()
+	return nil
+}
+
+// StoreEvents records, then stores (or fails while Fail is set).
+func (r *Recorder) StoreEvents(ctx context.Context, events []*chronicle.Event) error {
+	if err := r.record(events); err != nil {
+		return err
+	}
 	return r.Store.StoreEvents(ctx, events)
 }
 
-// Fail makes StoreEvents fail with err (nil: succeed again).
+// Settle implements chronicle.Journal: it records the events, then settles.
+func (r *Recorder) Settle(ctx context.Context, s *chronicle.Settlement) error {
+	if err := r.record(s.Events); err != nil {
+		return err
+	}
+	return r.Store.Settle(ctx, s)
+}
+
+// Fail makes storing fail with err (nil: succeed again).
 func (r *Recorder) Fail(err error) {
 	r.mu.Lock()
 	r.fail = err
+	r.mu.Unlock()
+}
+
+// Refuse makes storing refuse, for good (chronicle.ErrInvalid), any batch
+// holding the event with this id, as PostgreSQL refuses data it cannot
+// hold.
+func (r *Recorder) Refuse(id string) {
+	r.mu.Lock()
+	r.refuse[id] = true
 	r.mu.Unlock()
 }
 
@@ -177,6 +217,22 @@ func Eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func publishMessage(t *testing.T, gw Gateway, m chronicle.Message) {
+	t.Helper()
+	if err := gw.PublishMessage(t.Context(), m); err != nil {
+		t.Fatalf("PublishMessage: %v", err)
+	}
+}
+
+func deadLetters(t *testing.T, gw Gateway, queue string) []chronicle.DeadLetter {
+	t.Helper()
+	dl, err := gw.PeekDeadLetters(t.Context(), queue, 0)
+	if err != nil {
+		t.Fatalf("PeekDeadLetters(%s): %v", queue, err)
+	}
+	return dl
 }
 
 func publish(t *testing.T, gw chronicle.Gateway, events ...*chronicle.Event) {
@@ -246,8 +302,8 @@ instances = 1
 
 func singleRoute(t *testing.T) *routing.Config { return SingleRoute(t) }
 
-func testDatatypeRouting(t *testing.T, h Harness) {
-	gw := h.New(t, routing.Default(), NewRecorder(), Options{})
+func testDatatypeRouting(t *testing.T, newGW NewGateway, h Harness) {
+	gw := newGW(routing.Default(), NewRecorder(), Options{})
 	publish(t, gw, NewEvent("security.login"))
 	publish(t, gw, NewEvent("user.created"), NewEvent("user.deleted"))
 	want := map[string]int{"chronicle.all": 3, "chronicle.security": 1, "chronicle.users": 2, "chronicle.billing": 0, routing.UnroutedQueue: 0}
@@ -256,7 +312,7 @@ func testDatatypeRouting(t *testing.T, h Harness) {
 	}
 }
 
-func testUnrouted(t *testing.T, h Harness) {
+func testUnrouted(t *testing.T, newGW NewGateway, h Harness) {
 	c, err := routing.Parse([]byte(`
 [exchanges.audit_events]
 type = "topic"
@@ -273,19 +329,19 @@ routes = ["security_events"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := h.New(t, c, NewRecorder(), Options{})
+	gw := newGW(c, NewRecorder(), Options{})
 	e := NewEvent("billing.charge")
 	publish(t, gw, e)
 	Eventually(t, 5*time.Second, "the unrouted queue to hold the event", func() bool { return depth(t, gw, routing.UnroutedQueue) == 1 })
-	dl := h.DeadLetters(t, gw, routing.UnroutedQueue)
+	dl := deadLetters(t, gw, routing.UnroutedQueue)
 	if len(dl) != 1 || dl[0].ID != e.ID || dl[0].RoutingKey != "billing.charge" {
 		t.Fatalf("unrouted queue holds %+v", dl)
 	}
 }
 
-func testFIFO(t *testing.T, h Harness) {
+func testFIFO(t *testing.T, newGW NewGateway, h Harness) {
 	rec := NewRecorder()
-	gw := h.New(t, singleRoute(t), rec, Options{ConsumerCount: 1})
+	gw := newGW(singleRoute(t), rec, Options{ConsumerCount: 1})
 	var want []string
 	for range 50 {
 		e := NewEvent("document.viewed")
@@ -301,9 +357,9 @@ func testFIFO(t *testing.T, h Harness) {
 	}
 }
 
-func testCompetingConsumers(t *testing.T, h Harness) {
+func testCompetingConsumers(t *testing.T, newGW NewGateway, h Harness) {
 	rec := NewRecorder()
-	gw := h.New(t, singleRoute(t), rec, Options{ConsumerCount: 4})
+	gw := newGW(singleRoute(t), rec, Options{ConsumerCount: 4})
 	if err := gw.StartConsumers(t.Context(), "default"); err != nil {
 		t.Fatal(err)
 	}
@@ -333,9 +389,9 @@ func testCompetingConsumers(t *testing.T, h Harness) {
 	}
 }
 
-func testStoredOnce(t *testing.T, h Harness) {
+func testStoredOnce(t *testing.T, newGW NewGateway, h Harness) {
 	rec := NewRecorder()
-	gw := h.New(t, routing.Default(), rec, Options{})
+	gw := newGW(routing.Default(), rec, Options{})
 	if err := gw.StartConsumers(t.Context(), "default"); err != nil {
 		t.Fatal(err)
 	}
@@ -349,8 +405,8 @@ func testStoredOnce(t *testing.T, h Harness) {
 	}
 }
 
-func testBackpressure(t *testing.T, h Harness) {
-	gw := h.New(t, singleRoute(t), NewRecorder(), Options{Capacity: 10})
+func testBackpressure(t *testing.T, newGW NewGateway, h Harness) {
+	gw := newGW(singleRoute(t), NewRecorder(), Options{Capacity: 10})
 	for range 10 {
 		publish(t, gw, NewEvent("document.viewed"))
 	}
@@ -372,9 +428,9 @@ func testBackpressure(t *testing.T, h Harness) {
 	}
 }
 
-func testDrainOnClose(t *testing.T, h Harness) {
+func testDrainOnClose(t *testing.T, newGW NewGateway, h Harness) {
 	rec := NewRecorder()
-	gw := h.New(t, routing.Default(), rec, Options{})
+	gw := newGW(routing.Default(), rec, Options{})
 	var ids []string
 	for range 20 {
 		batch := make([]*chronicle.Event, 0, 50)
@@ -392,7 +448,7 @@ func testDrainOnClose(t *testing.T, h Harness) {
 	if !h.DrainsOnClose {
 		// What the first consumers did not take is still queued: a new
 		// process stores it.
-		next := h.New(t, routing.Default(), rec, Options{})
+		next := newGW(routing.Default(), rec, Options{})
 		if err := next.StartConsumers(t.Context(), "default"); err != nil {
 			t.Fatal(err)
 		}
@@ -409,9 +465,9 @@ func testDrainOnClose(t *testing.T, h Harness) {
 	}
 }
 
-func testDeadLetter(t *testing.T, h Harness) {
+func testDeadLetter(t *testing.T, newGW NewGateway, h Harness) {
 	rec := NewRecorder()
-	gw := h.New(t, routing.Default(), rec, Options{})
+	gw := newGW(routing.Default(), rec, Options{})
 	if err := gw.StartConsumers(t.Context(), "default"); err != nil {
 		t.Fatal(err)
 	}
@@ -419,8 +475,8 @@ func testDeadLetter(t *testing.T, h Harness) {
 	noActor := NewEvent("security.login")
 	body, _ := noActor.MarshalJSON()
 	body = []byte(strings.Replace(string(body), `"actor":"alice@example.com",`, "", 1))
-	h.PublishMessage(t, gw, chronicle.Message{ID: "not-json-1", Type: "billing.charge", Body: []byte("this is not json")})
-	h.PublishMessage(t, gw, chronicle.Message{ID: noActor.ID, Type: "security.login", Body: body})
+	publishMessage(t, gw, chronicle.Message{ID: "not-json-1", Type: "billing.charge", Body: []byte("this is not json")})
+	publishMessage(t, gw, chronicle.Message{ID: noActor.ID, Type: "security.login", Body: body})
 	publish(t, gw, good)
 
 	Eventually(t, 10*time.Second, "the good event stored", func() bool { return rec.Stored(good.ID) })
@@ -428,7 +484,7 @@ func testDeadLetter(t *testing.T, h Harness) {
 		t.Helper()
 		var dl []chronicle.DeadLetter
 		Eventually(t, 10*time.Second, queue+" to hold "+id, func() bool {
-			dl = h.DeadLetters(t, gw, queue)
+			dl = deadLetters(t, gw, queue)
 			return slices.ContainsFunc(dl, func(d chronicle.DeadLetter) bool { return d.ID == id })
 		})
 		for _, d := range dl {
@@ -450,13 +506,13 @@ func testDeadLetter(t *testing.T, h Harness) {
 	check("chronicle.security.dlq", noActor.ID, `missing field: "actor"`)
 	check("chronicle.all.dlq", noActor.ID, `missing field: "actor"`)
 	for _, q := range []string{"chronicle.users.dlq", "chronicle.security.dlq", "chronicle.billing.dlq"} {
-		for _, d := range h.DeadLetters(t, gw, q) {
+		for _, d := range deadLetters(t, gw, q) {
 			if d.Queue+".dlq" != q {
 				t.Errorf("%s holds a dead letter from %s", q, d.Queue)
 			}
 		}
 	}
-	if n := len(h.DeadLetters(t, gw, "chronicle.users.dlq")); n != 0 {
+	if n := len(deadLetters(t, gw, "chronicle.users.dlq")); n != 0 {
 		t.Errorf("chronicle.users.dlq holds %d messages, want 0", n)
 	}
 	if rec.Stored(noActor.ID) {
@@ -464,10 +520,10 @@ func testDeadLetter(t *testing.T, h Harness) {
 	}
 }
 
-func testStoreOutage(t *testing.T, h Harness) {
+func testStoreOutage(t *testing.T, newGW NewGateway, h Harness) {
 	rec := NewRecorder()
 	rec.Fail(errors.New("store is down"))
-	gw := h.New(t, singleRoute(t), rec, Options{})
+	gw := newGW(singleRoute(t), rec, Options{})
 	if err := gw.StartConsumers(t.Context(), "default"); err != nil {
 		t.Fatal(err)
 	}
@@ -483,24 +539,59 @@ func testStoreOutage(t *testing.T, h Harness) {
 	}
 	rec.Fail(nil)
 	Eventually(t, 20*time.Second, "events stored once the store is back", func() bool { return rec.Stored(ids...) })
-	if dl := h.DeadLetters(t, gw, "chronicle.all.dlq"); len(dl) != 0 {
+	if dl := deadLetters(t, gw, "chronicle.all.dlq"); len(dl) != 0 {
 		t.Fatalf("a store outage dead-lettered %d messages", len(dl))
 	}
 }
 
-func testUnknownRole(t *testing.T, h Harness) {
-	gw := h.New(t, routing.Default(), NewRecorder(), Options{})
+func testUnknownRole(t *testing.T, newGW NewGateway, h Harness) {
+	gw := newGW(routing.Default(), NewRecorder(), Options{})
 	err := gw.StartConsumers(t.Context(), "ghost")
 	if err == nil || !strings.Contains(err.Error(), `unknown consumer role "ghost"`) {
 		t.Fatalf("StartConsumers(ghost) = %v", err)
 	}
 }
 
-func testPublishAfterClose(t *testing.T, h Harness) {
-	gw := h.New(t, singleRoute(t), NewRecorder(), Options{})
+func testPublishAfterClose(t *testing.T, newGW NewGateway, h Harness) {
+	gw := newGW(singleRoute(t), NewRecorder(), Options{})
 	closeGW(t, gw)
 	err := gw.Publish(t.Context(), []*chronicle.Event{NewEvent("a.b")})
 	if !errors.Is(err, chronicle.ErrClosed) {
 		t.Fatalf("Publish after Close = %v, want ErrClosed", err)
+	}
+}
+
+// An event the store refuses for good (PostgreSQL refuses a NUL byte) is
+// dead-lettered with the store's reason; the events around it, in its
+// batch and after it, are stored.
+func testStoreRefusesOne(t *testing.T, newGW NewGateway, h Harness) {
+	rec := NewRecorder()
+	gw := newGW(singleRoute(t), rec, Options{ConsumerCount: 1})
+	var good []string
+	var bad *chronicle.Event
+	for i := range 9 {
+		e := NewEvent("document.viewed")
+		if i == 4 {
+			bad = e
+			rec.Refuse(e.ID)
+		} else {
+			good = append(good, e.ID)
+		}
+		publish(t, gw, e)
+	}
+	if err := gw.StartConsumers(t.Context(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 20*time.Second, "the other events stored", func() bool { return rec.Stored(good...) })
+	var dl []chronicle.DeadLetter
+	Eventually(t, 10*time.Second, "the refused event dead-lettered", func() bool {
+		dl = deadLetters(t, gw, "chronicle.all.dlq")
+		return len(dl) == 1
+	})
+	if dl[0].ID != bad.ID || !strings.Contains(dl[0].Reason, "store refused the event") || dl[0].Queue != "chronicle.all" {
+		t.Fatalf("dead letter = %+v", dl[0])
+	}
+	if rec.Stored(bad.ID) {
+		t.Fatal("the refused event was stored")
 	}
 }
