@@ -1,7 +1,9 @@
 // Package config reads Chronicle's configuration from the environment (the
-// seed's variables, SPEC §7), applies defaults in one place and validates
-// everything before anything starts: a bad value is refused with a message
-// that names the variable, never replaced by a default.
+// variables of the original system it re-creates, and Chronicle's own),
+// and validates everything before anything starts: a bad value is refused
+// with a message that names the variable, never replaced by a default. A
+// variable that is not set takes the default of the component it
+// configures (inproc.DefaultCapacity, …), written there once.
 package config
 
 import (
@@ -15,6 +17,11 @@ import (
 	"time"
 
 	"github.com/chronicle-audit/chronicle/auth"
+	"github.com/chronicle-audit/chronicle/consumer"
+	"github.com/chronicle-audit/chronicle/httpapi"
+	"github.com/chronicle-audit/chronicle/inproc"
+	"github.com/chronicle-audit/chronicle/postgres"
+	"github.com/chronicle-audit/chronicle/rabbitmq"
 	"github.com/chronicle-audit/chronicle/routing"
 )
 
@@ -34,13 +41,13 @@ const (
 
 // Config is the effective configuration of one Chronicle process.
 type Config struct {
-	// Transport is inproc or rabbitmq (CHRONICLE_TRANSPORT; the seed's
-	// "otp" means inproc). Defaults to inproc.
+	// Transport is inproc or rabbitmq (CHRONICLE_TRANSPORT; the original
+	// system's "otp" means inproc). Defaults to inproc.
 	Transport string
 	// Mode is full, producer or consumer (CHRONICLE_MODE). Defaults to full.
 	Mode string
-	// Store is sqlite, postgres or memory (CHRONICLE_STORE; the seed's
-	// "ets" means memory). Defaults to sqlite.
+	// Store is sqlite, postgres or memory (CHRONICLE_STORE; the original
+	// system's "ets" means memory). Defaults to sqlite.
 	Store string
 	// ConsumerRole is the role this process consumes as
 	// (CHRONICLE_CONSUMER_ROLE). Defaults to "default".
@@ -72,32 +79,35 @@ type Config struct {
 	// Defaults to 30s.
 	ShutdownTimeout time.Duration
 	// QueueCapacity bounds each in-process queue
-	// (CHRONICLE_QUEUE_CAPACITY). Defaults to 10000.
+	// (CHRONICLE_QUEUE_CAPACITY). Defaults to inproc.DefaultCapacity.
 	QueueCapacity int
 	// BatchSize bounds a consumer's store transaction
-	// (CHRONICLE_BATCH_SIZE). Defaults to 256.
+	// (CHRONICLE_BATCH_SIZE). Defaults to consumer.DefaultBatchSize.
 	BatchSize int
 	// BatchWait is how long a RabbitMQ consumer waits for a batch to fill
-	// once it has a first delivery (CHRONICLE_BATCH_WAIT). Defaults to 5ms.
+	// once it has a first delivery (CHRONICLE_BATCH_WAIT). Defaults to
+	// rabbitmq.DefaultBatchWait.
 	BatchWait time.Duration
 	// RabbitMQURL is RABBITMQ_URL, else built from RABBITMQ_HOST, _PORT,
 	// _USER, _PASS and _VHOST (localhost, 5672, guest, guest, /).
 	RabbitMQURL string
 	// Prefetch is each consumer channel's prefetch (CHRONICLE_PREFETCH).
-	// Defaults to 512.
+	// Defaults to rabbitmq.DefaultPrefetch.
 	Prefetch int
 	// PublishChannels is the size of the publisher's channel pool
-	// (CHRONICLE_PUBLISH_CHANNELS). Defaults to 4.
+	// (CHRONICLE_PUBLISH_CHANNELS). Defaults to
+	// rabbitmq.DefaultPublishChannels.
 	PublishChannels int
 	// ConfirmTimeout bounds the wait for a broker confirm
-	// (CHRONICLE_CONFIRM_TIMEOUT). Defaults to 10s.
+	// (CHRONICLE_CONFIRM_TIMEOUT). Defaults to
+	// rabbitmq.DefaultConfirmTimeout.
 	ConfirmTimeout time.Duration
 	// DatabaseURL is DATABASE_URL, else built from POSTGRES_HOST, _PORT,
 	// _DATABASE, _USER and _PASSWORD (localhost, 5432, chronicle,
 	// chronicle, chronicle).
 	DatabaseURL string
 	// DBPoolSize is the PostgreSQL pool size (CHRONICLE_DB_POOL_SIZE).
-	// Defaults to 8.
+	// Defaults to postgres.DefaultPoolSize.
 	DBPoolSize int
 	// DebugAddr, when set, serves net/http/pprof there
 	// (CHRONICLE_DEBUG_ADDR, e.g. 127.0.0.1:6060). Defaults to "": off.
@@ -108,7 +118,8 @@ type Config struct {
 	// keys read from a file that is re-read when it changes.
 	APIKeysFile string
 	// MaxInflight bounds POST /events requests in process at once
-	// (CHRONICLE_MAX_INFLIGHT); beyond it they get 429. Defaults to 1024.
+	// (CHRONICLE_MAX_INFLIGHT); beyond it they get 429. Defaults to
+	// httpapi.DefaultMaxInflight.
 	MaxInflight int
 	// IdempotencyTTL is how long idempotency keys are kept
 	// (CHRONICLE_IDEMPOTENCY_TTL), at least 24h. Defaults to 24h.
@@ -137,16 +148,16 @@ func FromEnv(lookup Lookup) (*Config, error) {
 		LogFormat:       p.choice("CHRONICLE_LOG_FORMAT", "text", map[string]string{"text": "text", "json": "json"}),
 		LogLevel:        p.choice("CHRONICLE_LOG_LEVEL", "info", map[string]string{"debug": "debug", "info": "info", "warn": "warn", "warning": "warn", "error": "error"}),
 		ShutdownTimeout: p.duration("CHRONICLE_SHUTDOWN_TIMEOUT", 30*time.Second),
-		QueueCapacity:   p.integer("CHRONICLE_QUEUE_CAPACITY", 10000, 1, 10_000_000),
-		BatchSize:       p.integer("CHRONICLE_BATCH_SIZE", 256, 1, 10000),
-		BatchWait:       p.duration("CHRONICLE_BATCH_WAIT", 5*time.Millisecond),
-		Prefetch:        p.integer("CHRONICLE_PREFETCH", 512, 1, 65535),
-		PublishChannels: p.integer("CHRONICLE_PUBLISH_CHANNELS", 4, 1, 256),
-		ConfirmTimeout:  p.duration("CHRONICLE_CONFIRM_TIMEOUT", 10*time.Second),
-		DBPoolSize:      p.integer("CHRONICLE_DB_POOL_SIZE", 8, 1, 1000),
+		QueueCapacity:   p.integer("CHRONICLE_QUEUE_CAPACITY", inproc.DefaultCapacity, 1, 10_000_000),
+		BatchSize:       p.integer("CHRONICLE_BATCH_SIZE", consumer.DefaultBatchSize, 1, 10000),
+		BatchWait:       p.duration("CHRONICLE_BATCH_WAIT", rabbitmq.DefaultBatchWait),
+		Prefetch:        p.integer("CHRONICLE_PREFETCH", rabbitmq.DefaultPrefetch, 1, 65535),
+		PublishChannels: p.integer("CHRONICLE_PUBLISH_CHANNELS", rabbitmq.DefaultPublishChannels, 1, 256),
+		ConfirmTimeout:  p.duration("CHRONICLE_CONFIRM_TIMEOUT", rabbitmq.DefaultConfirmTimeout),
+		DBPoolSize:      p.integer("CHRONICLE_DB_POOL_SIZE", postgres.DefaultPoolSize, 1, 1000),
 		Migrate:         p.boolean("CHRONICLE_AUTO_MIGRATE", true),
 		DebugAddr:       p.str("CHRONICLE_DEBUG_ADDR", ""),
-		MaxInflight:     p.integer("CHRONICLE_MAX_INFLIGHT", 1024, 1, 1_000_000),
+		MaxInflight:     p.integer("CHRONICLE_MAX_INFLIGHT", httpapi.DefaultMaxInflight, 1, 1_000_000),
 		IdempotencyTTL:  p.duration("CHRONICLE_IDEMPOTENCY_TTL", 24*time.Hour),
 		APIKeysFile:     p.str("CHRONICLE_API_KEYS_FILE", ""),
 	}

@@ -20,10 +20,13 @@ import (
 	"github.com/chronicle-audit/chronicle"
 )
 
-// Defaults of Config.
+// Defaults of Config, and of the transports' consumers.
 const (
 	DefaultRetryMin = 50 * time.Millisecond
 	DefaultRetryMax = 5 * time.Second
+	// DefaultBatchSize bounds the messages a consumer settles at once (one
+	// store transaction, one ack).
+	DefaultBatchSize = 256
 )
 
 // Item is one message of a batch with the consumer's verdict on it.

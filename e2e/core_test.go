@@ -15,7 +15,7 @@ import (
 
 const seedEvent = `{"actor":"alice@example.com","action":"login","resource_type":"security","resource_id":"session-123"}`
 
-// The seed's end-to-end scenario.
+// The original system's end-to-end scenario, from its README.
 func TestSeedScenario(t *testing.T) {
 	t.Parallel()
 	p := serve(t, nil)
@@ -141,7 +141,7 @@ func TestBadConfigurationRefused(t *testing.T) {
 			t.Errorf("%v: stderr %q does not say %q", tt.env, p.stderr.String(), tt.want)
 		}
 	}
-	// A routing file with the seed's shared fanout dead-letter exchange.
+	// A routing file with the original system's shared fanout dead-letter exchange.
 	dir := t.TempDir()
 	path := filepath.Join(dir, "fanout.toml")
 	os.WriteFile(path, []byte(`

@@ -112,7 +112,7 @@ func storedOnce(t *testing.T, p *proc, accepted []string, slack int) {
 	t.Logf("accepted %d, stored %d, each accepted event exactly once", len(accepted), len(got))
 }
 
-// The seed's datatype-channel demo across processes: security consumers
+// The original system's datatype-channel demo across processes: security consumers
 // get security events, analytics gets everything; each event is stored
 // once.
 func TestRabbitDatatypeChannels(t *testing.T) {

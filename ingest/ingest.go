@@ -21,7 +21,8 @@ import (
 	"github.com/chronicle-audit/chronicle"
 )
 
-// Limits of an event (SPEC §10).
+// Limits of an event: the stores' column widths, and bounds on what one
+// event may carry.
 const (
 	MaxFieldLen         = 255
 	MaxMetadataKeys     = 64
@@ -197,7 +198,7 @@ func (s Stamper) Stamp(e *chronicle.Event) error {
 	return nil
 }
 
-// DefaultPipeline is SPEC §2's pipeline, in order: stamp, trim, require
+// DefaultPipeline is the ingestion pipeline, in order: stamp, trim, require
 // actor/action/resource_type, check limits, lower-case the actor, derive or
 // check event_type, add a correlation_id.
 func DefaultPipeline(s Stamper) Pipeline {
@@ -216,8 +217,8 @@ func Trim(e *chronicle.Event) error {
 	return nil
 }
 
-// Require rejects an empty actor, action or resource_type with the seed's
-// reasons ("actor is required").
+// Require rejects an empty actor, action or resource_type with the reasons
+// the original system gave ("actor is required").
 func Require(e *chronicle.Event) error {
 	switch {
 	case e.Actor == "":

@@ -27,7 +27,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultCapacity  = 10000
-	DefaultBatchSize = 256
+	DefaultBatchSize = consumer.DefaultBatchSize
 )
 
 // Config configures a Transport.

@@ -46,7 +46,9 @@ func (s *Store) Pending(context.Context) ([]*chronicle.JournalEntry, error) {
 func (s *Store) Settle(_ context.Context, st *chronicle.Settlement) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.storeEvents(st.Events)
+	if err := s.storeEvents(st.Events); err != nil {
+		return err
+	}
 	for _, seq := range st.Remove {
 		delete(s.journal, seq)
 	}

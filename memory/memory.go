@@ -1,5 +1,5 @@
 // Package memory is a chronicle.Store that keeps everything in process
-// memory: for tests and demos (the seed's `ets` store). Nothing survives a
+// memory: for tests and demos (the original system's `ets` store). Nothing survives a
 // restart.
 package memory
 
@@ -57,12 +57,14 @@ func compare(a, b chronicle.Position) int {
 func (s *Store) StoreEvents(_ context.Context, events []*chronicle.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.storeEvents(events)
-	return nil
+	return s.storeEvents(events)
 }
 
-// storeEvents stores events; s.mu is held.
-func (s *Store) storeEvents(events []*chronicle.Event) {
+// storeEvents stores events, all or none; s.mu is held.
+func (s *Store) storeEvents(events []*chronicle.Event) error {
+	if slices.Contains(events, nil) {
+		return chronicle.Errorf(chronicle.ErrInvalid, "nil event")
+	}
 	for _, e := range events {
 		if _, ok := s.byID[e.ID]; ok {
 			continue
@@ -79,6 +81,7 @@ func (s *Store) storeEvents(events []*chronicle.Event) {
 		}
 		s.ordered = slices.Insert(s.ordered, i, c)
 	}
+	return nil
 }
 
 // Event implements chronicle.EventStore.

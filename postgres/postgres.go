@@ -46,11 +46,15 @@ func Migrations() fs.FS {
 	return sub
 }
 
+// DefaultPoolSize is the size of the pool Open makes.
+const DefaultPoolSize = 8
+
 // Options configure a Store.
 type Options struct {
 	// Logger receives the store's logs. Defaults to slog.Default().
 	Logger *slog.Logger
-	// PoolSize is the most connections Open's pool holds. Defaults to 8.
+	// PoolSize is the most connections Open's pool holds. Defaults to
+	// DefaultPoolSize.
 	// (New uses the pool it is given as it is.)
 	PoolSize int
 	// NoMigrate makes Open leave the schema alone (for `chronicle migrate`).
@@ -71,7 +75,7 @@ func (o *Options) withDefaults() {
 		o.Logger = slog.Default()
 	}
 	if o.PoolSize <= 0 {
-		o.PoolSize = 8
+		o.PoolSize = DefaultPoolSize
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = 250 * time.Millisecond

@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/internal/journaltest"
+	"github.com/chronicle-audit/chronicle/internal/migrationtest"
 	"github.com/chronicle-audit/chronicle/internal/storetest"
 	"github.com/chronicle-audit/chronicle/internal/testlog"
 	"github.com/chronicle-audit/chronicle/migration"
@@ -32,6 +34,45 @@ func TestStore(t *testing.T) {
 
 // TestNew: a store on the caller's pool migrates on demand and leaves the
 // pool open when it closes.
+func TestJournal(t *testing.T) {
+	t.Parallel()
+	journaltest.Run(t, func(t *testing.T) (chronicle.Store, func() chronicle.Store) {
+		dbURL, _ := newDatabase(t)
+		s := openURL(t, dbURL, postgres.Options{})
+		return s, func() chronicle.Store {
+			s.Close()
+			return openURL(t, dbURL, postgres.Options{})
+		}
+	})
+}
+
+func TestMigrations(t *testing.T) {
+	t.Parallel()
+	migrationtest.Run(t, migrationtest.Harness{
+		Empty: func(t *testing.T) (chronicle.Store, *migration.Migrator) {
+			dbURL, _ := newDatabase(t)
+			s := openURL(t, dbURL, postgres.Options{NoMigrate: true})
+			m, err := s.Migrator()
+			must(t, err)
+			return s, m
+		},
+		Newer: func(t *testing.T) func() error {
+			s, name := open(t)
+			// A newer chronicle applied version 99.
+			_, err := dbConn(t, name).Exec(t.Context(), `INSERT INTO goose_db_version (version_id, is_applied) VALUES (99, true)`)
+			must(t, err)
+			s.Close()
+			return func() error {
+				s, err := postgres.Open(t.Context(), withDatabase(t, adminURL(), name), postgres.Options{Logger: testLogger(t, nil), PoolSize: 2})
+				if err == nil {
+					s.Close()
+				}
+				return err
+			}
+		},
+	})
+}
+
 func TestNew(t *testing.T) {
 	t.Parallel()
 	dbURL, _ := newDatabase(t)
@@ -102,66 +143,6 @@ func TestTimestamps(t *testing.T) {
 	bad := chronicle.Position{Timestamp: ts, ID: "bogus"}
 	if _, err := s.Events(t.Context(), chronicle.EventFilter{After: &bad, Limit: 10}); !errors.Is(err, chronicle.ErrInvalid) {
 		t.Fatalf("position with a bad id: %v, want ErrInvalid", err)
-	}
-}
-
-func TestMigrations(t *testing.T) {
-	t.Parallel()
-	dbURL, _ := newDatabase(t)
-	s := openURL(t, dbURL, postgres.Options{NoMigrate: true})
-	ctx := t.Context()
-	m, err := s.Migrator()
-	must(t, err)
-	latest := int(m.Latest())
-	st, err := m.Status(ctx)
-	if err != nil || latest < 5 || len(st) != latest || st[0].Applied {
-		t.Fatalf("status before = %+v, %v", st, err)
-	}
-	applied, err := m.Up(ctx)
-	if err != nil || len(applied) != latest {
-		t.Fatalf("Up = %+v, %v", applied, err)
-	}
-	st, err = m.Status(ctx)
-	if err != nil || !st[latest-1].Applied || st[4].Name != "00005_create_inproc_journal.sql" {
-		t.Fatalf("status after = %+v, %v", st, err)
-	}
-	if again, err := m.Up(ctx); err != nil || len(again) != 0 {
-		t.Fatalf("second Up = %+v, %v", again, err)
-	}
-	must(t, s.StoreEvents(ctx, []*chronicle.Event{storetest.NewEvent(0)}))
-	down, err := m.Down(ctx)
-	if err != nil || down == nil || down.Version != int64(latest) {
-		t.Fatalf("Down = %+v, %v", down, err)
-	}
-	for range latest - 1 {
-		if _, err := m.Down(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if d, err := m.Down(ctx); err != nil || d != nil {
-		t.Fatalf("Down with nothing applied = %+v, %v", d, err)
-	}
-	if v, err := m.Current(ctx); err != nil || v != 0 {
-		t.Fatalf("version after every Down = %d, %v", v, err)
-	}
-	if _, err := m.Up(ctx); err != nil {
-		t.Fatal(err)
-	}
-	must(t, s.StoreEvents(ctx, []*chronicle.Event{storetest.NewEvent(0)}))
-}
-
-func TestNewerSchemaRefused(t *testing.T) {
-	t.Parallel()
-	s, name := open(t)
-	// A newer chronicle applied version 99.
-	conn := dbConn(t, name)
-	if _, err := conn.Exec(t.Context(), `INSERT INTO goose_db_version (version_id, is_applied) VALUES (99, true)`); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	_, err := postgres.Open(t.Context(), withDatabase(t, adminURL(), name), postgres.Options{Logger: testLogger(t, nil), PoolSize: 2})
-	if !errors.Is(err, migration.ErrNewerSchema) || !strings.Contains(err.Error(), "version 99") {
-		t.Fatalf("Open on newer schema: %v", err)
 	}
 }
 
@@ -450,114 +431,6 @@ func TestOutage(t *testing.T) {
 		}
 	}
 	must(t, s.Ping(ctx))
-}
-
-func TestJournal(t *testing.T) {
-	t.Parallel()
-	dbURL, _ := newDatabase(t)
-	s := openURL(t, dbURL, postgres.Options{})
-	ctx := t.Context()
-	var entries []*chronicle.JournalEntry
-	var events []*chronicle.Event
-	for i := range 3 {
-		e := storetest.NewEvent(time.Duration(i) * time.Second)
-		body, _ := e.MarshalJSON()
-		events = append(events, e)
-		entries = append(entries, &chronicle.JournalEntry{Queue: "chronicle.all", Message: chronicle.Message{ID: e.ID, Type: e.EventType, Body: body}})
-	}
-	must(t, s.Append(ctx, entries))
-	if entries[0].Seq == 0 || entries[1].Seq != entries[0].Seq+1 || entries[2].Seq != entries[1].Seq+1 {
-		t.Fatalf("seqs = %d, %d, %d", entries[0].Seq, entries[1].Seq, entries[2].Seq)
-	}
-	// A settlement that fails changes nothing.
-	bad := storetest.NewEvent(0, func(e *chronicle.Event) { e.Action = strings.Repeat("x", 300) })
-	if err := s.Settle(ctx, &chronicle.Settlement{Events: []*chronicle.Event{events[0], bad}, Remove: []int64{entries[0].Seq}}); !errors.Is(err, chronicle.ErrInvalid) {
-		t.Fatalf("bad settlement: %v, want ErrInvalid", err)
-	}
-	if p, _ := s.Pending(ctx); len(p) != 3 {
-		t.Fatalf("a failed settlement removed entries: %d pending", len(p))
-	}
-	if _, err := s.Event(ctx, events[0].ID); !errors.Is(err, chronicle.ErrNotFound) {
-		t.Fatalf("a failed settlement stored an event: %v", err)
-	}
-	// Settle: first stored and removed, second dead-lettered (moved).
-	dead := *entries[1]
-	dead.Queue = "chronicle.all.dlq"
-	dead.Message.Headers = map[string]string{chronicle.HeaderReason: "parse error"}
-	st := &chronicle.Settlement{Events: events[:1], Remove: []int64{entries[0].Seq}, Move: []*chronicle.JournalEntry{&dead}}
-	must(t, s.Settle(ctx, st))
-	must(t, s.Settle(ctx, st)) // settling twice is harmless
-	if _, err := s.Event(ctx, events[0].ID); err != nil {
-		t.Fatalf("settled event not stored: %v", err)
-	}
-	// A reopened store still has what was not settled, in order.
-	s.Close()
-	s = openURL(t, dbURL, postgres.Options{})
-	pending, err := s.Pending(ctx)
-	must(t, err)
-	if len(pending) != 2 || pending[0].Queue != "chronicle.all.dlq" || pending[0].Message.Headers[chronicle.HeaderReason] != "parse error" ||
-		pending[1].Queue != "chronicle.all" || pending[1].Message.ID != events[2].ID || pending[1].Message.Headers != nil {
-		t.Fatalf("pending = %+v", pending)
-	}
-	if string(pending[1].Message.Body) != string(entries[2].Message.Body) || pending[1].Message.Type != entries[2].Message.Type {
-		t.Fatalf("entry changed: %+v", pending[1])
-	}
-	// New seqs continue after the existing ones.
-	more := []*chronicle.JournalEntry{{Queue: "q", Message: chronicle.Message{ID: "x", Type: "t"}}}
-	must(t, s.Append(ctx, more))
-	if more[0].Seq <= entries[2].Seq {
-		t.Fatalf("seq %d reused after reopen (last %d)", more[0].Seq, entries[2].Seq)
-	}
-	// An empty settlement is fine.
-	must(t, s.Settle(ctx, &chronicle.Settlement{}))
-}
-
-func TestJournalConcurrentAppend(t *testing.T) {
-	t.Parallel()
-	s, _ := open(t)
-	const n = 40
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	appended := make([][]*chronicle.JournalEntry, n)
-	for i := range n {
-		wg.Go(func() {
-			batch := make([]*chronicle.JournalEntry, 1+i%3)
-			for j := range batch {
-				batch[j] = &chronicle.JournalEntry{Queue: "q", Message: chronicle.Message{ID: fmt.Sprintf("m-%d-%d", i, j), Type: "t", Body: []byte("{}")}}
-			}
-			appended[i] = batch
-			errs <- s.Append(t.Context(), batch)
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		must(t, err)
-	}
-	seen := map[int64]string{}
-	total := 0
-	for _, batch := range appended {
-		for j, e := range batch {
-			if j > 0 && e.Seq <= batch[j-1].Seq {
-				t.Fatalf("seqs within one append out of order: %d after %d", e.Seq, batch[j-1].Seq)
-			}
-			seen[e.Seq] = e.Message.ID
-			total++
-		}
-	}
-	if len(seen) != total {
-		t.Fatalf("%d distinct seqs for %d entries", len(seen), total)
-	}
-	pending, err := s.Pending(t.Context())
-	must(t, err)
-	if len(pending) != total {
-		t.Fatalf("%d pending, want %d", len(pending), total)
-	}
-	for i, p := range pending {
-		if seen[p.Seq] != p.Message.ID || (i > 0 && p.Seq <= pending[i-1].Seq) {
-			t.Fatalf("pending[%d] = seq %d id %s", i, p.Seq, p.Message.ID)
-		}
-	}
 }
 
 // dbConn returns a direct connection to the test database name.

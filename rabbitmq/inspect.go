@@ -37,7 +37,7 @@ func dialOnce(ctx context.Context, rawURL string) (*amqp.Connection, error) {
 }
 
 // Inspect reports every queue of the topology with its depth and
-// consumers, through AMQP alone (no management plugin): what the seed's
+// consumers, through AMQP alone (no management plugin): what the original system's
 // list-queues and rabbit-status showed. A queue not declared yet has
 // depth -1.
 func Inspect(ctx context.Context, rawURL string, rc *routing.Config) ([]chronicle.QueueStatus, error) {

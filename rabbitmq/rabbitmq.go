@@ -32,7 +32,7 @@ const (
 	DefaultPublishChannels = 4
 	DefaultConfirmTimeout  = 10 * time.Second
 	DefaultPrefetch        = 512
-	DefaultBatchSize       = 256
+	DefaultBatchSize       = consumer.DefaultBatchSize
 	DefaultBatchWait       = 5 * time.Millisecond
 	DefaultRetryMin        = 100 * time.Millisecond
 	DefaultRetryMax        = 10 * time.Second

@@ -122,7 +122,7 @@ func TestTopologyConflict(t *testing.T) {
 	}
 	defer conn.Close()
 	ch, _ := conn.Channel()
-	// The seed's catch-all queue: no dead-letter arguments.
+	// The original system's catch-all queue: no dead-letter arguments.
 	if _, err := ch.QueueDeclare("chronicle.all", true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}

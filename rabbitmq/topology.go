@@ -70,7 +70,7 @@ func Declare(conn *amqp.Connection, rc *routing.Config) error {
 }
 
 // queueArgs are a route queue's arguments. Classic queues carry no
-// x-queue-type, so a queue the seed declared is still equivalent.
+// x-queue-type, so a queue the original system declared is still equivalent.
 func queueArgs(r *routing.Route) amqp.Table {
 	args := amqp.Table{}
 	if r.DeadLetterExchange != "" {

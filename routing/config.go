@@ -1,5 +1,5 @@
-// Package routing reads Chronicle's routing configuration (the seed's TOML
-// schema: exchanges, routes, consumer roles), validates it, and answers the
+// Package routing reads Chronicle's routing configuration (the original
+// system's TOML schema: exchanges, routes, consumer roles), validates it, and answers the
 // question every transport asks: which route queues does an event_type go
 // to? Both transports build their topology from the same Config, so they
 // route identically.
@@ -154,166 +154,196 @@ var (
 // validate applies defaults and checks everything start-up relies on. Each
 // error names the offending item.
 func (c *Config) validate() error {
-	var errs []error
-	fail := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{c.Source}, args...)...))
+	v := &validator{c: c, routeByName: map[string]*Route{}, queueOwner: map[string]string{UnroutedQueue: "the unrouted queue"}}
+	v.exchanges()
+	if len(c.Routes) == 0 {
+		v.fail("no [[routes]] declared")
 	}
+	for i, r := range c.Routes {
+		v.route(i, r)
+	}
+	v.deadLetterExchanges()
+	roleByName := map[string]bool{}
+	for i, role := range c.Consumers {
+		v.role(i, role, roleByName)
+	}
+	return errors.Join(v.errs...)
+}
 
-	if len(c.Exchanges) == 0 {
-		fail("no [exchanges] declared")
+// validator collects every problem of a configuration, each naming the
+// item it is about, so that one start-up reports them all.
+type validator struct {
+	c               *Config
+	errs            []error
+	routeByName     map[string]*Route
+	queueOwner      map[string]string
+	publishExchange string
+}
+
+func (v *validator) fail(format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s: "+format, append([]any{v.c.Source}, args...)...))
+}
+
+func (v *validator) exchanges() {
+	if len(v.c.Exchanges) == 0 {
+		v.fail("no [exchanges] declared")
 	}
-	for _, name := range sortedKeys(c.Exchanges) {
-		x := c.Exchanges[name]
+	for _, name := range sortedKeys(v.c.Exchanges) {
+		x := v.c.Exchanges[name]
 		x.Name = name
 		if !nameRE.MatchString(name) {
-			fail("exchange %q: name may only contain letters, digits and _ . : -", name)
+			v.fail("exchange %q: name may only contain letters, digits and _ . : -", name)
 		}
 		switch x.Type {
 		case Topic, Fanout, Direct:
 		case "":
-			fail("exchange %q: type is required (topic, fanout or direct)", name)
+			v.fail("exchange %q: type is required (topic, fanout or direct)", name)
 		default:
-			fail("exchange %q: type %q is not one of topic, fanout, direct", name, x.Type)
+			v.fail("exchange %q: type %q is not one of topic, fanout, direct", name, x.Type)
 		}
 	}
+}
 
-	if len(c.Routes) == 0 {
-		fail("no [[routes]] declared")
+// route checks routes[i]: its name, exchange, queues, routing key, queue
+// options and dead-letter settings.
+func (v *validator) route(i int, r *Route) {
+	where := fmt.Sprintf("routes[%d]", i)
+	if r.Name != "" {
+		where += fmt.Sprintf(" (%s)", r.Name)
 	}
-	routeByName := map[string]*Route{}
-	queueOwner := map[string]string{UnroutedQueue: "the unrouted queue"}
-	var publishExchange string
-	for i, r := range c.Routes {
-		where := fmt.Sprintf("routes[%d]", i)
-		if r.Name != "" {
-			where += fmt.Sprintf(" (%s)", r.Name)
-		}
-		switch {
-		case r.Name == "":
-			fail("%s: name is required", where)
-		case !nameRE.MatchString(r.Name):
-			fail("%s: name may only contain letters, digits and _ . : -", where)
-		case routeByName[r.Name] != nil:
-			fail("%s: duplicate route name %q", where, r.Name)
-		default:
-			routeByName[r.Name] = r
-		}
-		x := c.Exchanges[r.Exchange]
-		switch {
-		case r.Exchange == "":
-			fail("%s: exchange is required", where)
-		case x == nil:
-			fail("%s: exchange %q is not declared in [exchanges]", where, r.Exchange)
-		case publishExchange == "":
-			publishExchange = r.Exchange
-		case r.Exchange != publishExchange:
-			fail("%s: exchange %q differs from %q: every route must be bound to the one exchange Chronicle publishes to", where, r.Exchange, publishExchange)
-		}
-		checkQueue := func(field, q string) {
-			switch {
-			case q == "":
-				fail("%s: %s is required", where, field)
-			case !queueRE.MatchString(q):
-				fail("%s: %s %q may only contain letters, digits and _ . : -", where, field, q)
-			case queueOwner[q] != "":
-				fail("%s: %s %q is already used by %s", where, field, q, queueOwner[q])
-			default:
-				queueOwner[q] = fmt.Sprintf("route %q", r.Name)
-			}
-		}
-		checkQueue("queue", r.Queue)
-		if x != nil {
-			if err := checkPattern(x.Type, r.RoutingKey); err != nil {
-				fail("%s: routing_key %q: %v", where, r.RoutingKey, err)
-			}
-		}
-		switch r.QueueType {
-		case "":
-			r.QueueType = Classic
-		case Classic, Quorum:
-		default:
-			fail("%s: queue_type %q is not classic or quorum", where, r.QueueType)
-		}
-		if r.DeliveryLimit < 0 {
-			fail("%s: delivery_limit must not be negative", where)
-		}
-		if r.DeliveryLimit > 0 && r.QueueType != Quorum {
-			fail("%s: delivery_limit needs queue_type = \"quorum\"", where)
-		}
-		switch {
-		case r.DeadLetterExchange == "" && r.DeadLetterQueue == "":
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: no dead_letter_queue: a message its consumers cannot process will be dropped", where))
-		case r.DeadLetterExchange == "":
-			fail("%s: dead_letter_queue %q needs a dead_letter_exchange", where, r.DeadLetterQueue)
-		case r.DeadLetterQueue == "":
-			fail("%s: dead_letter_exchange %q needs a dead_letter_queue", where, r.DeadLetterExchange)
-		default:
-			if c.Exchanges[r.DeadLetterExchange] == nil {
-				fail("%s: dead_letter_exchange %q is not declared in [exchanges]", where, r.DeadLetterExchange)
-			}
-			checkQueue("dead_letter_queue", r.DeadLetterQueue)
+	switch {
+	case r.Name == "":
+		v.fail("%s: name is required", where)
+	case !nameRE.MatchString(r.Name):
+		v.fail("%s: name may only contain letters, digits and _ . : -", where)
+	case v.routeByName[r.Name] != nil:
+		v.fail("%s: duplicate route name %q", where, r.Name)
+	default:
+		v.routeByName[r.Name] = r
+	}
+	x := v.c.Exchanges[r.Exchange]
+	switch {
+	case r.Exchange == "":
+		v.fail("%s: exchange is required", where)
+	case x == nil:
+		v.fail("%s: exchange %q is not declared in [exchanges]", where, r.Exchange)
+	case v.publishExchange == "":
+		v.publishExchange = r.Exchange
+	case r.Exchange != v.publishExchange:
+		v.fail("%s: exchange %q differs from %q: every route must be bound to the one exchange Chronicle publishes to", where, r.Exchange, v.publishExchange)
+	}
+	v.queue(where, r, "queue", r.Queue)
+	if x != nil {
+		if err := checkPattern(x.Type, r.RoutingKey); err != nil {
+			v.fail("%s: routing_key %q: %v", where, r.RoutingKey, err)
 		}
 	}
-	// Dead-letter exchanges: never the publish exchange (dead letters would
-	// be routed back into route queues), and a fanout one may serve only
-	// one DLQ, or every dead letter would be copied into each of them.
+	v.queueOptions(where, r)
+	switch {
+	case r.DeadLetterExchange == "" && r.DeadLetterQueue == "":
+		v.c.Warnings = append(v.c.Warnings, fmt.Sprintf("%s: no dead_letter_queue: a message its consumers cannot process will be dropped", where))
+	case r.DeadLetterExchange == "":
+		v.fail("%s: dead_letter_queue %q needs a dead_letter_exchange", where, r.DeadLetterQueue)
+	case r.DeadLetterQueue == "":
+		v.fail("%s: dead_letter_exchange %q needs a dead_letter_queue", where, r.DeadLetterExchange)
+	default:
+		if v.c.Exchanges[r.DeadLetterExchange] == nil {
+			v.fail("%s: dead_letter_exchange %q is not declared in [exchanges]", where, r.DeadLetterExchange)
+		}
+		v.queue(where, r, "dead_letter_queue", r.DeadLetterQueue)
+	}
+}
+
+// queue checks a queue name of route r and that no other queue has it.
+func (v *validator) queue(where string, r *Route, field, q string) {
+	switch {
+	case q == "":
+		v.fail("%s: %s is required", where, field)
+	case !queueRE.MatchString(q):
+		v.fail("%s: %s %q may only contain letters, digits and _ . : -", where, field, q)
+	case v.queueOwner[q] != "":
+		v.fail("%s: %s %q is already used by %s", where, field, q, v.queueOwner[q])
+	default:
+		v.queueOwner[q] = fmt.Sprintf("route %q", r.Name)
+	}
+}
+
+func (v *validator) queueOptions(where string, r *Route) {
+	switch r.QueueType {
+	case "":
+		r.QueueType = Classic
+	case Classic, Quorum:
+	default:
+		v.fail("%s: queue_type %q is not classic or quorum", where, r.QueueType)
+	}
+	if r.DeliveryLimit < 0 {
+		v.fail("%s: delivery_limit must not be negative", where)
+	}
+	if r.DeliveryLimit > 0 && r.QueueType != Quorum {
+		v.fail("%s: delivery_limit needs queue_type = \"quorum\"", where)
+	}
+}
+
+// deadLetterExchanges checks the exchanges dead letters go to: never the
+// publish exchange (dead letters would be routed back into route queues),
+// and a fanout one may serve only one DLQ, or every dead letter would be
+// copied into each of them.
+func (v *validator) deadLetterExchanges() {
 	dlqsByExchange := map[string][]string{}
-	for _, r := range c.Routes {
-		if r.DeadLetterExchange != "" && c.Exchanges[r.DeadLetterExchange] != nil {
+	for _, r := range v.c.Routes {
+		if r.DeadLetterExchange != "" && v.c.Exchanges[r.DeadLetterExchange] != nil {
 			dlqsByExchange[r.DeadLetterExchange] = append(dlqsByExchange[r.DeadLetterExchange], r.DeadLetterQueue)
 		}
 	}
 	for _, name := range sortedKeys(dlqsByExchange) {
 		dlqs := dlqsByExchange[name]
-		if name == publishExchange {
-			fail("dead_letter_exchange %q is the exchange routes are bound to: dead letters would be routed back into route queues", name)
+		if name == v.publishExchange {
+			v.fail("dead_letter_exchange %q is the exchange routes are bound to: dead letters would be routed back into route queues", name)
 			continue
 		}
-		if c.Exchanges[name].Type == Fanout && len(dlqs) > 1 {
-			fail("dead_letter_exchange %q is a fanout exchange shared by %s: every dead letter would be copied into each of them; use a direct exchange (each route dead-letters with its DLQ's name as routing key)", name, strings.Join(dlqs, ", "))
+		if v.c.Exchanges[name].Type == Fanout && len(dlqs) > 1 {
+			v.fail("dead_letter_exchange %q is a fanout exchange shared by %s: every dead letter would be copied into each of them; use a direct exchange (each route dead-letters with its DLQ's name as routing key)", name, strings.Join(dlqs, ", "))
 		}
 	}
-
-	roleByName := map[string]bool{}
-	for i, role := range c.Consumers {
-		where := fmt.Sprintf("consumers[%d]", i)
-		if role.Name != "" {
-			where += fmt.Sprintf(" (%s)", role.Name)
-		}
-		switch {
-		case role.Name == "":
-			fail("%s: name is required", where)
-		case roleByName[role.Name]:
-			fail("%s: duplicate consumer role %q", where, role.Name)
-		default:
-			roleByName[role.Name] = true
-		}
-		if len(role.Routes) == 0 {
-			fail("%s: routes is empty", where)
-		}
-		seen := map[string]bool{}
-		for _, rn := range role.Routes {
-			switch {
-			case routeByName[rn] == nil:
-				fail("%s: route %q is not declared in [[routes]]", where, rn)
-			case seen[rn]:
-				fail("%s: route %q listed twice", where, rn)
-			}
-			seen[rn] = true
-		}
-		switch {
-		case role.RawInstances == nil:
-			role.Instances = 1
-		case *role.RawInstances < 1:
-			fail("%s: instances must be at least 1", where)
-		default:
-			role.Instances = *role.RawInstances
-		}
-	}
-	return errors.Join(errs...)
 }
 
-// checkPattern validates a binding key for an exchange type.
+// role checks consumers[i]: a unique name, routes that exist, instances.
+func (v *validator) role(i int, role *Role, seenRoles map[string]bool) {
+	where := fmt.Sprintf("consumers[%d]", i)
+	if role.Name != "" {
+		where += fmt.Sprintf(" (%s)", role.Name)
+	}
+	switch {
+	case role.Name == "":
+		v.fail("%s: name is required", where)
+	case seenRoles[role.Name]:
+		v.fail("%s: duplicate consumer role %q", where, role.Name)
+	default:
+		seenRoles[role.Name] = true
+	}
+	if len(role.Routes) == 0 {
+		v.fail("%s: routes is empty", where)
+	}
+	seen := map[string]bool{}
+	for _, rn := range role.Routes {
+		switch {
+		case v.routeByName[rn] == nil:
+			v.fail("%s: route %q is not declared in [[routes]]", where, rn)
+		case seen[rn]:
+			v.fail("%s: route %q listed twice", where, rn)
+		}
+		seen[rn] = true
+	}
+	switch {
+	case role.RawInstances == nil:
+		role.Instances = 1
+	case *role.RawInstances < 1:
+		v.fail("%s: instances must be at least 1", where)
+	default:
+		role.Instances = *role.RawInstances
+	}
+}
+
 func checkPattern(exchangeType, key string) error {
 	switch exchangeType {
 	case Fanout:

@@ -53,6 +53,18 @@ type Options struct {
 	MaxGroup int
 }
 
+func (o *Options) withDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = 4
+	}
+	if o.MaxGroup <= 0 {
+		o.MaxGroup = 512
+	}
+}
+
 // Store is a chronicle.Store on one SQLite file. It also implements
 // chronicle.Journal, for the in-process transport.
 type Store struct {
@@ -86,15 +98,7 @@ type op struct {
 // Open opens (creating if needed) the database at path, applies pending
 // migrations, and starts the writer.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.ReadConns <= 0 {
-		opts.ReadConns = 4
-	}
-	if opts.MaxGroup <= 0 {
-		opts.MaxGroup = 512
-	}
+	opts.withDefaults()
 	s := &Store{
 		path:     path,
 		logger:   opts.Logger,
