@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -122,6 +123,17 @@ func parseScopes(spec string) (Scope, error) {
 	return s, nil
 }
 
+// BearerToken returns the token of an Authorization header value
+// "Bearer <token>"; the scheme is case-insensitive (RFC 7235).
+func BearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
 // Len is the number of keys.
 func (kr *Keyring) Len() int { return len(kr.keys) }
 
@@ -138,73 +150,129 @@ func (kr *Keyring) Authenticate(token string) (scopes Scope, label string, ok bo
 	return scopes, label, ok
 }
 
-// Source is where the keys come from; a file is re-read when it changes,
-// so keys can be rotated without a restart.
+// Source is where the keys come from. A file is re-read when it changes,
+// so keys can be rotated (add the new key, move clients over, remove the
+// old one) and revoked without a restart.
+//
+// It fails closed: when the file changes into something that cannot be
+// used (it does not parse, holds no key, or is gone), no key is accepted
+// until it is fixed, so that removing a key can never leave it working.
+// Each such change is reported once, not at every request.
 type Source struct {
-	mu      sync.RWMutex
-	ring    *Keyring
-	path    string
-	modTime time.Time
-	onError func(error)
+	path     string
+	interval time.Duration
+	onError  func(error)
+	now      func() time.Time
+
+	mu        sync.RWMutex
+	ring      *Keyring
+	stamp     fileStamp // what the file looked like when last read
+	checkedAt time.Time // when Refresh last looked at the file
 }
+
+// fileStamp tells whether a file changed: a rewrite, a replacement by
+// rename, or a removal all change it.
+type fileStamp struct {
+	exists  bool
+	modTime time.Time
+	size    int64
+	inode   uint64
+}
+
+func stampOf(path string) (fileStamp, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	fs := fileStamp{exists: true, modTime: st.ModTime(), size: st.Size()}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		fs.inode = sys.Ino
+	}
+	return fs, nil
+}
+
+// DefaultRefreshInterval is how often, at most, a keys file is looked at.
+const DefaultRefreshInterval = time.Second
 
 // NewSource returns a Source of a fixed keyring.
 func NewSource(kr *Keyring) *Source { return &Source{ring: kr} }
 
 // LoadFile reads keys from path (one entry per line) and returns a Source
-// that re-reads it when Refresh sees a new modification time.
+// that re-reads it when Refresh sees it changed, at most once per
+// DefaultRefreshInterval. The file must be usable now. onError is told of
+// problems (an unusable file, one readable by others).
 func LoadFile(path string, onError func(error)) (*Source, error) {
-	s := &Source{path: path, onError: onError}
-	if err := s.reload(); err != nil {
+	s := &Source{path: path, interval: DefaultRefreshInterval, onError: onError, now: time.Now}
+	if onError == nil {
+		s.onError = func(error) {}
+	}
+	stamp, err := stampOf(path)
+	if err != nil {
+		return nil, fmt.Errorf("API keys file: %w", err)
+	}
+	kr, err := s.read(stamp)
+	if err != nil {
 		return nil, err
 	}
+	s.ring, s.stamp, s.checkedAt = kr, stamp, s.now()
 	return s, nil
 }
 
-func (s *Source) reload() error {
-	st, err := os.Stat(s.path)
-	if err != nil {
-		return fmt.Errorf("API keys file: %w", err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		// Readable by others: still used, but said.
-		if s.onError != nil {
-			s.onError(fmt.Errorf("API keys file %s is readable by other users (mode %v); chmod 600 it", s.path, st.Mode().Perm()))
-		}
-	}
+// read parses the file; it must hold at least one key.
+func (s *Source) read(stamp fileStamp) (*Keyring, error) {
 	data, err := os.ReadFile(s.path)
 	if err != nil {
-		return fmt.Errorf("API keys file: %w", err)
+		return nil, fmt.Errorf("API keys file: %w", err)
 	}
 	kr, err := Parse(string(data))
 	if err != nil {
-		return fmt.Errorf("API keys file %s: %w", s.path, err)
+		return nil, fmt.Errorf("API keys file %s: %w", s.path, err)
 	}
 	if kr.Len() == 0 {
-		return errors.New("API keys file " + s.path + " has no keys")
+		return nil, errors.New("API keys file " + s.path + " has no keys")
 	}
-	s.mu.Lock()
-	s.ring, s.modTime = kr, st.ModTime()
-	s.mu.Unlock()
-	return nil
+	if st, err := os.Stat(s.path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		// Readable by others: still used, but said.
+		s.onError(fmt.Errorf("API keys file %s is readable by other users (mode %v); chmod 600 it", s.path, st.Mode().Perm()))
+	}
+	return kr, nil
 }
 
-// Refresh re-reads the file if it changed. A file that became invalid is
-// reported and the previous keys stay in force.
+// Refresh re-reads the file if it changed since it was last read, looking
+// at most once per interval. A file that became unusable takes every key
+// away (fail closed) until it is usable again.
 func (s *Source) Refresh() {
 	if s.path == "" {
 		return
 	}
-	st, err := os.Stat(s.path)
+	now := s.now()
 	s.mu.RLock()
-	changed := err == nil && !st.ModTime().Equal(s.modTime)
+	due := now.Sub(s.checkedAt) >= s.interval
 	s.mu.RUnlock()
-	if !changed {
+	if !due {
 		return
 	}
-	if err := s.reload(); err != nil && s.onError != nil {
-		s.onError(fmt.Errorf("%w; keeping the previous keys", err))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Sub(s.checkedAt) < s.interval { // another request looked meanwhile
+		return
 	}
+	s.checkedAt = now
+	stamp, statErr := stampOf(s.path)
+	if stamp == s.stamp {
+		return
+	}
+	s.stamp = stamp
+	kr, err := s.read(stamp)
+	if statErr != nil {
+		err = fmt.Errorf("API keys file: %w", statErr)
+	}
+	if err != nil {
+		s.ring = &Keyring{}
+		s.onError(fmt.Errorf("%w; no API key is accepted until the file is fixed", err))
+		return
+	}
+	s.ring = kr
 }
 
 // Keyring returns the keys in force.

@@ -77,21 +77,104 @@ func TestFileRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok := src.Keyring().Authenticate(ingestKey); !ok {
+	clock := time.Now()
+	src.now = func() time.Time { return clock }
+	accepts := func(key string) bool {
+		_, _, ok := src.Keyring().Authenticate(key)
+		return ok
+	}
+	// step makes time pass, then changes the file as write says.
+	step := func(write func()) {
+		clock = clock.Add(2 * DefaultRefreshInterval)
+		write()
+		src.Refresh()
+	}
+	if !accepts(ingestKey) {
 		t.Fatal("key from file not accepted")
 	}
 	// Rotation: both keys, then only the new one.
 	next := "next-key-0123456789abc"
-	os.WriteFile(path, []byte(ingestKey+":ingest\n"+next+":ingest\n"), 0o600)
-	os.Chtimes(path, time.Now().Add(time.Second), time.Now().Add(time.Second))
-	src.Refresh()
-	if _, _, ok := src.Keyring().Authenticate(next); !ok {
-		t.Fatal("new key not accepted after refresh")
+	step(func() { os.WriteFile(path, []byte(ingestKey+":ingest\n"+next+":ingest\n"), 0o600) })
+	if !accepts(next) || !accepts(ingestKey) {
+		t.Fatal("keys not both accepted after adding one")
 	}
-	os.WriteFile(path, []byte("garbage"), 0o600)
-	os.Chtimes(path, time.Now().Add(2*time.Second), time.Now().Add(2*time.Second))
+	step(func() { os.WriteFile(path, []byte(next+":ingest\n"), 0o600) })
+	if accepts(ingestKey) || !accepts(next) {
+		t.Fatal("a removed key still works")
+	}
+	// Fail closed: a broken file, an empty one, a deleted one: no key
+	// works, and each change is reported once.
+	for _, tt := range []struct {
+		name  string
+		write func()
+	}{
+		{"Malformed", func() { os.WriteFile(path, []byte(next+":ingest\ngarbage\n"), 0o600) }},
+		{"Empty", func() { os.WriteFile(path, nil, 0o600) }},
+		{"Deleted", func() { os.Remove(path) }},
+	} {
+		step(func() { os.WriteFile(path, []byte(next+":ingest\n"), 0o600) })
+		if !accepts(next) {
+			t.Fatalf("%s: key not accepted before the change", tt.name)
+		}
+		before := len(reported)
+		step(tt.write)
+		if accepts(next) {
+			t.Fatalf("%s: a key still works from an unusable file", tt.name)
+		}
+		for range 3 {
+			step(func() {})
+		}
+		if got := len(reported) - before; got != 1 {
+			t.Fatalf("%s: reported %d times, want once: %v", tt.name, got, reported[before:])
+		}
+	}
+	step(func() { os.WriteFile(path, []byte(next+":ingest\n"), 0o600) })
+	if !accepts(next) {
+		t.Fatal("keys not back once the file is fixed")
+	}
+}
+
+// The file is looked at no more than once per interval, however many
+// requests ask.
+func TestRefreshInterval(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "keys")
+	os.WriteFile(path, []byte(ingestKey+":ingest\n"), 0o600)
+	src, err := LoadFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Now()
+	src.now = func() time.Time { return clock }
+	src.checkedAt = clock
+	os.Remove(path)
 	src.Refresh()
-	if _, _, ok := src.Keyring().Authenticate(next); !ok || len(reported) == 0 {
-		t.Fatal("a broken file replaced the keys in force")
+	if _, _, ok := src.Keyring().Authenticate(ingestKey); !ok {
+		t.Fatal("the file was looked at again within the interval")
+	}
+	clock = clock.Add(DefaultRefreshInterval)
+	src.Refresh()
+	if _, _, ok := src.Keyring().Authenticate(ingestKey); ok {
+		t.Fatal("a deleted file's keys still work after the interval")
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	t.Parallel()
+	for h, want := range map[string]string{
+		"Bearer abc":      "abc",
+		"bearer abc":      "abc",
+		"BEARER  abc ":    "abc",
+		"Basic abc":       "",
+		"Bearer":          "",
+		"Bearer ":         "",
+		"":                "",
+		"Bearerabc":       "",
+		"Token Bearer ab": "",
+	} {
+		got, ok := BearerToken(h)
+		if got != want || ok != (want != "") {
+			t.Errorf("BearerToken(%q) = %q, %v; want %q", h, got, ok, want)
+		}
 	}
 }

@@ -60,8 +60,10 @@ type Config struct {
 	// PortSet says CHRONICLE_PORT was given: a consumer process serves
 	// /health and /metrics only then.
 	PortSet bool
-	// ListenHost is the interface to listen on (CHRONICLE_LISTEN_HOST).
-	// Defaults to "" (all interfaces).
+	// ListenHost is the interface to listen on (CHRONICLE_LISTEN_HOST; "*"
+	// or "0.0.0.0" for all). Defaults to all interfaces when API keys are
+	// set, else 127.0.0.1: without access control, only this machine may
+	// reach the API.
 	ListenHost string
 	// RoutingSource is CHRONICLE_CONFIG, or routing.DefaultName.
 	RoutingSource string
@@ -143,7 +145,6 @@ func FromEnv(lookup Lookup) (*Config, error) {
 		ConsumerRole:    p.str("CHRONICLE_CONSUMER_ROLE", "default"),
 		ConsumerCount:   p.integer("CHRONICLE_CONSUMER_COUNT", 0, 1, 1024),
 		Port:            p.integer("CHRONICLE_PORT", 8080, 0, 65535),
-		ListenHost:      p.str("CHRONICLE_LISTEN_HOST", ""),
 		SQLitePath:      p.str("CHRONICLE_SQLITE_PATH", "chronicle.db"),
 		LogFormat:       p.choice("CHRONICLE_LOG_FORMAT", "text", map[string]string{"text": "text", "json": "json"}),
 		LogLevel:        p.choice("CHRONICLE_LOG_LEVEL", "info", map[string]string{"debug": "debug", "info": "info", "warn": "warn", "warning": "warn", "error": "error"}),
@@ -164,8 +165,13 @@ func FromEnv(lookup Lookup) (*Config, error) {
 	if c.IdempotencyTTL < 24*time.Hour {
 		p.fail("CHRONICLE_IDEMPOTENCY_TTL", c.IdempotencyTTL.String(), "must be at least 24h: clients retry for a day")
 	}
-	if spec, ok := p.get("CHRONICLE_API_KEYS"); ok {
-		if path, isFile := strings.CutPrefix(spec, "file:"); isFile {
+	if raw, set := lookup("CHRONICLE_API_KEYS"); set {
+		// Set means keys are mandatory: an empty value must not quietly
+		// turn access control off.
+		spec := strings.TrimSpace(raw)
+		if path, isFile := strings.CutPrefix(spec, "file:"); spec == "" {
+			p.errs = append(p.errs, errors.New("CHRONICLE_API_KEYS: set but empty; give at least one <key>:<scopes>, or unset it to run without access control"))
+		} else if isFile {
 			c.APIKeysFile = path
 		} else if kr, err := auth.Parse(spec); err != nil {
 			// The value is secret: name the variable, not its content.
@@ -176,15 +182,11 @@ func FromEnv(lookup Lookup) (*Config, error) {
 			c.APIKeys = kr
 		}
 	}
+	c.ListenHost = p.listenHost(c.AccessControl())
 	if c.DebugAddr != "" {
-		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
-			p.fail("CHRONICLE_DEBUG_ADDR", c.DebugAddr, "must be host:port, e.g. 127.0.0.1:6060")
-		}
+		p.debugAddr(c.DebugAddr, c.AccessControl())
 	}
 	_, c.PortSet = lookup("CHRONICLE_PORT")
-	if c.ListenHost != "" && net.ParseIP(c.ListenHost) == nil && c.ListenHost != "localhost" {
-		p.fail("CHRONICLE_LISTEN_HOST", c.ListenHost, "must be an IP address or localhost")
-	}
 	if c.SQLitePath == "" {
 		p.fail("CHRONICLE_SQLITE_PATH", "", "must not be empty")
 	}
@@ -217,6 +219,42 @@ func FromEnv(lookup Lookup) (*Config, error) {
 // Addr is the HTTP listen address.
 func (c *Config) Addr() string { return net.JoinHostPort(c.ListenHost, strconv.Itoa(c.Port)) }
 
+// AccessControl says whether API keys are required.
+func (c *Config) AccessControl() bool { return c.APIKeys != nil || c.APIKeysFile != "" }
+
+// listenHost reads CHRONICLE_LISTEN_HOST: all interfaces ("") when keys
+// guard the API or the variable asks for it, else the loopback interface.
+func (p *parser) listenHost(keys bool) string {
+	v, ok := p.get("CHRONICLE_LISTEN_HOST")
+	switch {
+	case !ok && keys:
+		return ""
+	case !ok:
+		return "127.0.0.1"
+	case v == "*" || v == "0.0.0.0" || v == "::":
+		return ""
+	case net.ParseIP(v) == nil && v != "localhost":
+		p.fail("CHRONICLE_LISTEN_HOST", v, `must be an IP address, localhost, or * for all interfaces`)
+	}
+	return v
+}
+
+// debugAddr checks CHRONICLE_DEBUG_ADDR: the profiler shows memory and
+// stacks, so it listens only on a loopback address unless API keys guard
+// it (it then asks for an admin key).
+func (p *parser) debugAddr(addr string, keys bool) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.fail("CHRONICLE_DEBUG_ADDR", addr, "must be host:port, e.g. 127.0.0.1:6060")
+		return
+	}
+	ip := net.ParseIP(host)
+	loopback := host == "localhost" || ip != nil && ip.IsLoopback()
+	if !loopback && !keys {
+		p.fail("CHRONICLE_DEBUG_ADDR", addr, "serves the profiler to anyone who can reach it: use a loopback address such as 127.0.0.1:6060, or set CHRONICLE_API_KEYS (it then needs an admin key)")
+	}
+}
+
 // ServesAPI says whether this process serves the events API.
 func (c *Config) ServesAPI() bool { return c.Mode != ModeConsumer }
 
@@ -239,6 +277,10 @@ func (c *Config) Settings() []Setting {
 	if c.ConsumerCount > 0 {
 		count = strconv.Itoa(c.ConsumerCount)
 	}
+	listen := c.ListenHost
+	if listen == "" {
+		listen = "* (all interfaces)"
+	}
 	s := []Setting{
 		{"CHRONICLE_TRANSPORT", c.Transport},
 		{"CHRONICLE_MODE", c.Mode},
@@ -246,6 +288,7 @@ func (c *Config) Settings() []Setting {
 		{"CHRONICLE_CONSUMER_ROLE", c.ConsumerRole},
 		{"CHRONICLE_CONSUMER_COUNT", count},
 		{"CHRONICLE_PORT", strconv.Itoa(c.Port)},
+		{"CHRONICLE_LISTEN_HOST", listen},
 		{"CHRONICLE_CONFIG", c.RoutingSource},
 		{"CHRONICLE_QUEUE_CAPACITY", strconv.Itoa(c.QueueCapacity)},
 		{"CHRONICLE_BATCH_SIZE", strconv.Itoa(c.BatchSize)},
@@ -278,11 +321,17 @@ func (c *Config) Settings() []Setting {
 	return s
 }
 
-// Redact hides the password of a URL.
+// Redact hides the password of a URL, in its user information or in a
+// password query parameter (as PostgreSQL URLs may carry it).
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "(unparsable URL)"
+		return "(not shown: it cannot be parsed, and may contain a password)"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

@@ -87,6 +87,11 @@ func TestErrors(t *testing.T) {
 		{"ErrConfigMissing", map[string]string{"CHRONICLE_CONFIG": "/nonexistent/chronicle.toml"}, `CHRONICLE_CONFIG: read routing configuration: open /nonexistent/chronicle.toml`},
 		{"ErrConfigInvalid", map[string]string{"CHRONICLE_CONFIG": bad}, `bad.toml: exchange "x": type "headers"`},
 		{"ErrListenHost", map[string]string{"CHRONICLE_LISTEN_HOST": "not a host"}, `CHRONICLE_LISTEN_HOST="not a host"`},
+		{"ErrKeysEmpty", map[string]string{"CHRONICLE_API_KEYS": ""}, `CHRONICLE_API_KEYS: set but empty`},
+		{"ErrKeysBlank", map[string]string{"CHRONICLE_API_KEYS": "  \n "}, `CHRONICLE_API_KEYS: set but empty`},
+		{"ErrKeysOnlyComments", map[string]string{"CHRONICLE_API_KEYS": "# none"}, `CHRONICLE_API_KEYS: set but holds no key`},
+		{"ErrDebugAddrPublicWithoutKeys", map[string]string{"CHRONICLE_DEBUG_ADDR": "0.0.0.0:6060"}, `CHRONICLE_DEBUG_ADDR="0.0.0.0:6060": serves the profiler to anyone`},
+		{"ErrDebugAddrForm", map[string]string{"CHRONICLE_DEBUG_ADDR": "6060"}, `CHRONICLE_DEBUG_ADDR="6060": must be host:port`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,6 +106,49 @@ func TestErrors(t *testing.T) {
 	_, err := FromEnv(env(map[string]string{"CHRONICLE_PORT": "x", "CHRONICLE_STORE": "y"}))
 	if err == nil || !strings.Contains(err.Error(), "CHRONICLE_PORT") || !strings.Contains(err.Error(), "CHRONICLE_STORE") {
 		t.Fatalf("not every problem reported: %v", err)
+	}
+}
+
+// Without API keys, Chronicle listens on the loopback interface only,
+// unless told otherwise; with keys, on every interface.
+func TestListenHost(t *testing.T) {
+	t.Parallel()
+	const key = "a-long-enough-key-0123:admin"
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, "127.0.0.1"},
+		{map[string]string{"CHRONICLE_API_KEYS": key}, ""},
+		{map[string]string{"CHRONICLE_LISTEN_HOST": "*"}, ""},
+		{map[string]string{"CHRONICLE_LISTEN_HOST": "0.0.0.0"}, ""},
+		{map[string]string{"CHRONICLE_LISTEN_HOST": "10.1.2.3"}, "10.1.2.3"},
+		{map[string]string{"CHRONICLE_API_KEYS": key, "CHRONICLE_LISTEN_HOST": "127.0.0.1"}, "127.0.0.1"},
+	} {
+		c, err := FromEnv(env(tt.env))
+		if err != nil {
+			t.Fatalf("%v: %v", tt.env, err)
+		}
+		if c.ListenHost != tt.want {
+			t.Errorf("%v: listen host %q, want %q", tt.env, c.ListenHost, tt.want)
+		}
+	}
+	// The profiler may listen beyond loopback only behind keys.
+	if _, err := FromEnv(env(map[string]string{"CHRONICLE_API_KEYS": key, "CHRONICLE_DEBUG_ADDR": "0.0.0.0:6060"})); err != nil {
+		t.Errorf("debug address behind keys: %v", err)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"postgres://u:secret@h/db":                      "postgres://u:xxxxx@h/db",
+		"postgres://u@h/db?password=secret&sslmode=off": "postgres://u@h/db?password=xxxxx&sslmode=off",
+		"amqp://guest:guest@h:5672/":                    "amqp://guest:xxxxx@h:5672/",
+	} {
+		if got := Redact(raw); got != want || strings.Contains(got, "secret") {
+			t.Errorf("Redact(%q) = %q, want %q", raw, got, want)
+		}
 	}
 }
 

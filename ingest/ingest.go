@@ -35,14 +35,15 @@ const (
 // input is the client's JSON. Pointers tell a missing key from an empty
 // value. Unknown keys, and a client-sent id or timestamp, are ignored.
 type input struct {
-	Actor         *string           `json:"actor"`
-	Action        *string           `json:"action"`
-	ResourceType  *string           `json:"resource_type"`
-	ResourceID    *string           `json:"resource_id"`
-	EventType     *string           `json:"event_type"`
-	CorrelationID *string           `json:"correlation_id"`
-	EntityKey     *string           `json:"entity_key"`
-	Metadata      map[string]string `json:"metadata"`
+	Actor         *string `json:"actor"`
+	Action        *string `json:"action"`
+	ResourceType  *string `json:"resource_type"`
+	ResourceID    *string `json:"resource_id"`
+	EventType     *string `json:"event_type"`
+	CorrelationID *string `json:"correlation_id"`
+	EntityKey     *string `json:"entity_key"`
+	// Metadata values are pointers so that null is told from "".
+	Metadata map[string]*string `json:"metadata"`
 }
 
 // message is input plus the envelope the server assigned, as it travels
@@ -61,7 +62,14 @@ func Decode(data []byte) (*chronicle.Event, error) {
 	if err := unmarshal(data, &in); err != nil {
 		return nil, err
 	}
-	return in.event()
+	e, err := in.event()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkControl(e); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 func (in *input) event() (*chronicle.Event, error) {
@@ -73,6 +81,10 @@ func (in *input) event() (*chronicle.Event, error) {
 			return nil, chronicle.Errorf(chronicle.ErrInvalid, "missing required field %q", f.name)
 		}
 	}
+	md, err := in.metadata()
+	if err != nil {
+		return nil, err
+	}
 	return &chronicle.Event{
 		Actor:         *in.Actor,
 		Action:        *in.Action,
@@ -81,14 +93,34 @@ func (in *input) event() (*chronicle.Event, error) {
 		EventType:     deref(in.EventType),
 		CorrelationID: deref(in.CorrelationID),
 		EntityKey:     deref(in.EntityKey),
-		Metadata:      in.Metadata,
+		Metadata:      md,
 	}, nil
+}
+
+// metadata is the metadata as strings; a null value is refused like any
+// other value that is not a string.
+func (in *input) metadata() (map[string]string, error) {
+	if in.Metadata == nil {
+		return nil, nil
+	}
+	md := make(map[string]string, len(in.Metadata))
+	for _, k := range slices.Sorted(maps.Keys(in.Metadata)) {
+		v := in.Metadata[k]
+		if v == nil {
+			return nil, chronicle.Errorf(chronicle.ErrInvalid, "field %q must be a string, not null: metadata values are strings", "metadata."+k)
+		}
+		md[k] = *v
+	}
+	return md, nil
 }
 
 func unmarshal(data []byte, v any) error {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
 		return chronicle.Errorf(chronicle.ErrInvalid, "request body is empty: expected a JSON object")
+	}
+	if err := CheckUTF8(data); err != nil {
+		return err
 	}
 	if data[0] != '{' {
 		if json.Valid(data) {
@@ -127,7 +159,7 @@ func metadataError(data []byte) error {
 		if m, ok := aux.Metadata.(map[string]any); ok {
 			keys := slices.Sorted(maps.Keys(m))
 			for _, k := range keys {
-				if _, ok := m[k].(string); !ok && m[k] != nil {
+				if _, ok := m[k].(string); !ok {
 					return chronicle.Errorf(chronicle.ErrInvalid, "field %q must be a string, not %s: metadata values are strings", "metadata."+k, jsonKind(m[k]))
 				}
 			}
@@ -364,13 +396,19 @@ func Check(msg *chronicle.Message) (*chronicle.Event, string) {
 
 // CheckBody is Check of a message body alone.
 func CheckBody(body []byte) (*chronicle.Event, string) {
+	if err := CheckUTF8(body); err != nil {
+		return nil, "invalid text: " + err.Error()
+	}
 	var m message
 	if err := unmarshal(body, &m); err != nil {
 		return nil, "parse error: " + err.Error()
 	}
 	e, err := m.event()
 	if err != nil {
-		return nil, "missing field: " + strings.TrimPrefix(err.Error(), "missing required field ")
+		if field, ok := strings.CutPrefix(err.Error(), "missing required field "); ok {
+			return nil, "missing field: " + field
+		}
+		return nil, "invalid field: " + err.Error()
 	}
 	switch {
 	case m.ID == nil || *m.ID == "":
@@ -395,6 +433,9 @@ func CheckBody(body []byte) (*chronicle.Event, string) {
 // for events that come from a channel rather than a client. It returns the
 // dead-letter reason, or "" when e is storable.
 func Validate(e *chronicle.Event) string {
+	if err := checkControl(e); err != nil {
+		return "invalid field: " + chronicle.Public(err)
+	}
 	for _, f := range []Filter{Require, CheckLimits} {
 		if err := f(e); err != nil {
 			var ve *chronicle.ValidationError

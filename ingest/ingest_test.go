@@ -1,10 +1,13 @@
 package ingest
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/chronicle-audit/chronicle"
 )
@@ -31,6 +34,22 @@ func TestDecode(t *testing.T) {
 		{"ErrActionObject", `{"actor":"a","action":{},"resource_type":"c","resource_id":"d"}`, `field "action" must be a string, not object`},
 		{"ErrMetadataValue", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"k":1}}`, `field "metadata.k" must be a string`},
 		{"ErrMetadataArray", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":[]}`, `field "metadata" must be an object of strings`},
+		{"ErrMetadataNull", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"a":"x","k":null}}`, `field "metadata.k" must be a string, not null`},
+		{"ErrMetadataBool", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"k":true}}`, `field "metadata.k" must be a string, not bool`},
+		{"ErrMetadataObject", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"k":{}}}`, `field "metadata.k" must be a string`},
+		{"ErrActorNotUTF8", "{\"actor\":\"al\xff\xfeice\",\"action\":\"b\",\"resource_type\":\"c\",\"resource_id\":\"d\"}", `field "actor" is not valid UTF-8`},
+		{"ErrMetadataValueNotUTF8", "{\"actor\":\"a\",\"action\":\"b\",\"resource_type\":\"c\",\"resource_id\":\"d\",\"metadata\":{\"ip\":\"\xc3\x28\"}}", `field "metadata.ip" is not valid UTF-8`},
+		{"ErrMetadataKeyNotUTF8", "{\"actor\":\"a\",\"action\":\"b\",\"resource_type\":\"c\",\"resource_id\":\"d\",\"metadata\":{\"\xff\":\"v\"}}", `a key of "metadata" is not valid UTF-8`},
+		{"ErrLoneSurrogate", `{"actor":"a\ud800b","action":"b","resource_type":"c","resource_id":"d"}`, `field "actor" escapes an unpaired surrogate (\ud800)`},
+		{"ErrLoneLowSurrogate", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"k":"\uDC00"}}`, `field "metadata.k" escapes an unpaired surrogate`},
+		{"OKSurrogatePair", `{"actor":"a\ud83d\ude00","action":"b","resource_type":"c","resource_id":"d"}`, ""},
+		{"OKEscapedBackslashU", `{"actor":"a\\ud800","action":"b","resource_type":"c","resource_id":"d"}`, ""},
+		{"ErrNULInActor", `{"actor":"a\u0000b","action":"b","resource_type":"c","resource_id":"d"}`, `field "actor" holds the control character U+0000`},
+		{"ErrNULInMetadata", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"k":"x\u0000"}}`, `field "metadata.k" holds the control character U+0000`},
+		{"ErrControlInMetadataKey", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"k\u0001":"x"}}`, `a metadata key holds the control character U+0001`},
+		{"ErrDELInResourceID", "{\"actor\":\"a\",\"action\":\"b\",\"resource_type\":\"c\",\"resource_id\":\"d\x7f\"}", `field "resource_id" holds the control character U+007F`},
+		{"ErrNewlineInActor", `{"actor":"a\nb","action":"b","resource_type":"c","resource_id":"d"}`, `field "actor" holds the control character U+000A`},
+		{"OKNewlineAndTabInMetadataValue", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"note":"line 1\n\tline 2\r\n"}}`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,6 +68,34 @@ func TestDecode(t *testing.T) {
 				t.Fatalf("error %v does not wrap ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// Text is stored exactly as sent: what decodes is what was sent.
+func TestDecodeKeepsText(t *testing.T) {
+	t.Parallel()
+	e, err := Decode([]byte(`{"actor":"Zoë 😀 \u00e9","action":"b","resource_type":"c","resource_id":"","metadata":{"note":"a\tb\nc"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Actor != "Zoë 😀 é" || e.Metadata["note"] != "a\tb\nc" {
+		t.Fatalf("decoded %q, %q", e.Actor, e.Metadata["note"])
+	}
+}
+
+// A consumer dead-letters what ingestion refuses, with a reason.
+func TestCheckBodyRefusesText(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"NotUTF8": "{\"id\":\"0195f0a4-0000-7000-8000-000000000001\",\"timestamp\":\"2026-01-02T03:04:05Z\",\"actor\":\"\xff\",\"action\":\"b\",\"resource_type\":\"c\",\"resource_id\":\"d\",\"event_type\":\"c.b\"}",
+		"NUL":     `{"id":"0195f0a4-0000-7000-8000-000000000001","timestamp":"2026-01-02T03:04:05Z","actor":"a\u0000","action":"b","resource_type":"c","resource_id":"d","event_type":"c.b"}`,
+		"Null":    `{"id":"0195f0a4-0000-7000-8000-000000000001","timestamp":"2026-01-02T03:04:05Z","actor":"a","action":"b","resource_type":"c","resource_id":"d","event_type":"c.b","metadata":{"k":null}}`,
+	} {
+		if e, reason := CheckBody([]byte(body)); e != nil || reason == "" {
+			t.Errorf("%s: CheckBody accepted %q", name, body)
+		} else {
+			t.Logf("%s: %s", name, reason)
+		}
 	}
 }
 
@@ -298,5 +345,60 @@ func BenchmarkEncode(b *testing.B) {
 		if _, err := e.MarshalJSON(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// FuzzCheckUTF8: JSON that CheckUTF8 lets through decodes to exactly what
+// was sent: the decoder never had to replace anything with U+FFFD. And it
+// never panics on anything.
+func FuzzCheckUTF8(f *testing.F) {
+	f.Add([]byte(`{"actor":"a\ud800","metadata":{"k":"v"}}`))
+	f.Add([]byte("{\"actor\":\"\xff\",\"x\":[\"\xc3\"]}"))
+	f.Add([]byte(`["\ud83d\ude00", {"\udc00": 1}]`))
+	f.Add([]byte(`{"a":"\\ud800"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := CheckUTF8(data)
+		if err != nil {
+			if !errors.Is(err, chronicle.ErrInvalid) {
+				t.Fatalf("CheckUTF8 error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		var v any
+		if json.Unmarshal(data, &v) != nil {
+			return
+		}
+		sent := bytes.Contains(data, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(data), []byte(`\ufffd`))
+		if !sent && hasReplacement(v) {
+			t.Fatalf("CheckUTF8 passed %q, which decodes with U+FFFD in it", data)
+		}
+	})
+}
+
+func hasReplacement(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.ContainsRune(v, utf8.RuneError)
+	case []any:
+		for _, x := range v {
+			if hasReplacement(x) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, x := range v {
+			if strings.ContainsRune(k, utf8.RuneError) || hasReplacement(x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestCheckUTF8Deep(t *testing.T) {
+	t.Parallel()
+	deep := append(bytes.Repeat([]byte("["), 1<<20), "\"\xff\""...)
+	if err := CheckUTF8(deep); err == nil || !strings.Contains(err.Error(), "nested deeper") {
+		t.Fatalf("CheckUTF8(a million [) = %v", err)
 	}
 }

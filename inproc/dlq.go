@@ -17,6 +17,9 @@ func (t *Transport) DeadLetterQueues(context.Context) ([]chronicle.QueueStatus, 
 }
 
 func (t *Transport) heldQueue(name string) (*queue, error) {
+	if err := t.unready(); err != nil {
+		return nil, err
+	}
 	q := t.queues[name]
 	if q == nil || q.kind == chronicle.QueueRoute {
 		return nil, chronicle.Errorf(chronicle.ErrNotFound, "no dead-letter queue named %s", name)

@@ -109,8 +109,15 @@ type Transport struct {
 	// Close knows no publish is half done when it closes the queues.
 	mu      sync.RWMutex
 	closing bool
-	started atomic.Bool
-	workers sync.WaitGroup
+	// ready is set once the journal has been read and the queues refilled;
+	// until then (the store cannot be reached at start-up) every publish
+	// is refused and consumers wait. notReady says why.
+	ready    atomic.Bool
+	notReady atomic.Pointer[error]
+	role     string // consumers asked for before ready; guarded by mu
+	loading  sync.WaitGroup
+	started  atomic.Bool
+	workers  sync.WaitGroup
 	// consuming is the consumers' context: cancelled when Close gives up
 	// waiting, so that no store call outlives the shutdown deadline.
 	consuming context.Context
@@ -139,15 +146,14 @@ type queue struct {
 }
 
 // New builds the topology and refills the queues with what the journal
-// still holds: messages accepted before a crash or stop.
+// still holds: messages accepted before a crash or stop. When the journal
+// cannot be read yet (its database is unreachable or locked), New does not
+// fail: the transport refuses publishes with ErrUnavailable and keeps
+// trying in the background, and consumers start once it succeeds.
 func New(ctx context.Context, cfg Config) (*Transport, error) {
 	cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
-	}
-	pending, err := cfg.Journal.Pending(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("inproc: read journal: %w", err)
 	}
 	t := &Transport{
 		cfg:      cfg,
@@ -157,13 +163,8 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		queues:   map[string]*queue{},
 	}
 	t.consuming, t.abort = context.WithCancel(context.Background())
-	backlog := map[string]int{}
-	for _, e := range pending {
-		backlog[e.Queue]++
-	}
 	for _, r := range cfg.Routing.Routes {
 		q := &queue{name: r.Queue, kind: chronicle.QueueRoute, route: r, capacity: cfg.Capacity}
-		q.ch = make(chan *chronicle.JournalEntry, cfg.Capacity+backlog[r.Queue])
 		if r.DeadLetterQueue != "" {
 			q.dlq = &queue{name: r.DeadLetterQueue, kind: chronicle.QueueDeadLetter, route: r, capacity: cfg.Capacity}
 			t.queues[q.dlq.name] = q.dlq
@@ -175,7 +176,46 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	t.unrouted = &queue{name: routing.UnroutedQueue, kind: chronicle.QueueUnrouted, capacity: cfg.Capacity}
 	t.queues[t.unrouted.name] = t.unrouted
 	t.heldQs = append(t.heldQs, t.unrouted)
-	return t, t.recover(ctx, pending)
+
+	err := t.load(ctx)
+	switch {
+	case err == nil:
+		return t, nil
+	case !errors.Is(err, chronicle.ErrUnavailable) || ctx.Err() != nil:
+		t.abort()
+		return nil, err
+	}
+	t.cfg.Logger.Warn("inproc: cannot read the journal yet; refusing events and retrying in the background", "err", err)
+	t.notReady.Store(&err)
+	t.loading.Go(t.keepLoading)
+	return t, nil
+}
+
+// load reads the journal, refills the queues and marks the transport
+// ready, starting the consumers asked for meanwhile.
+func (t *Transport) load(ctx context.Context) error {
+	pending, err := t.journal.Pending(ctx)
+	if err != nil {
+		return fmt.Errorf("inproc: read journal: %w", err)
+	}
+	backlog := map[string]int{}
+	for _, e := range pending {
+		backlog[e.Queue]++
+	}
+	for _, q := range t.routeQs {
+		q.ch = make(chan *chronicle.JournalEntry, t.cfg.Capacity+backlog[q.name])
+	}
+	if err := t.recover(ctx, pending); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ready.Store(true)
+	t.notReady.Store(nil)
+	if t.role != "" && !t.closing {
+		return t.startWorkers(t.role)
+	}
+	return nil
 }
 
 // recover puts journaled messages back on their queues, in order. A
@@ -214,6 +254,52 @@ func (t *Transport) recover(ctx context.Context, pending []*chronicle.JournalEnt
 	return nil
 }
 
+// keepLoading retries load with capped exponential backoff until it
+// succeeds or Close gives up on it.
+func (t *Transport) keepLoading() {
+	wait := max(t.cfg.RetryMin, consumer.DefaultRetryMin)
+	maxWait := max(t.cfg.RetryMax, consumer.DefaultRetryMax)
+	for {
+		select {
+		case <-time.After(wait):
+		case <-t.consuming.Done():
+			return
+		}
+		for _, q := range t.heldQs {
+			q.mu.Lock()
+			q.held = nil
+			q.depth.Store(0)
+			q.mu.Unlock()
+		}
+		for _, q := range t.routeQs {
+			q.depth.Store(0)
+		}
+		err := t.load(t.consuming)
+		if err == nil {
+			t.cfg.Logger.Info("inproc: journal read; accepting events")
+			return
+		}
+		if t.consuming.Err() != nil {
+			return
+		}
+		t.cfg.Logger.Warn("inproc: still cannot read the journal; retrying", "retry_in", wait, "err", err)
+		t.notReady.Store(&err)
+		wait = min(wait*2, maxWait)
+	}
+}
+
+// unready returns why the transport cannot take events yet, or nil.
+func (t *Transport) unready() error {
+	if t.ready.Load() {
+		return nil
+	}
+	var cause error
+	if p := t.notReady.Load(); p != nil {
+		cause = *p
+	}
+	return chronicle.Unavailable(RetryAfter, "the in-process queues' journal cannot be read yet", cause)
+}
+
 // Name implements chronicle.Gateway.
 func (t *Transport) Name() string { return "inproc" }
 
@@ -227,7 +313,7 @@ func (t *Transport) Ping(context.Context) error {
 	if t.closing {
 		return chronicle.Errorf(chronicle.ErrClosed, "transport is shutting down")
 	}
-	return nil
+	return t.unready()
 }
 
 // Publish implements chronicle.Publisher. Each event goes to every route
@@ -259,6 +345,9 @@ func (t *Transport) publish(ctx context.Context, msgs []chronicle.Message) error
 	defer t.mu.RUnlock()
 	if t.closing {
 		return chronicle.Errorf(chronicle.ErrClosed, "transport is shutting down")
+	}
+	if err := t.unready(); err != nil {
+		return err
 	}
 	entries := make([]*chronicle.JournalEntry, 0, len(msgs)*2)
 	targets := make([]*queue, 0, len(msgs)*2)
@@ -302,6 +391,9 @@ func (t *Transport) publish(ctx context.Context, msgs []chronicle.Message) error
 // goes to draining the queues, not to parsing requests that cannot be
 // taken.
 func (t *Transport) Congested() error {
+	if err := t.unready(); err != nil {
+		return err
+	}
 	for _, q := range t.routeQs {
 		if q.route.RoutingKey == "#" && q.depth.Load() >= int64(q.capacity) {
 			return full(q)
@@ -350,13 +442,28 @@ func (t *Transport) Plan(role string) ([]routing.Assignment, error) {
 }
 
 // StartConsumers implements chronicle.ConsumerGroup, running Plan(role).
+// Before the journal could be read, the consumers start once it is.
 func (t *Transport) StartConsumers(_ context.Context, role string) error {
-	plan, err := t.Plan(role)
-	if err != nil {
+	if _, err := t.Plan(role); err != nil {
 		return err
 	}
 	if !t.started.CompareAndSwap(false, true) {
 		return errors.New("inproc: consumers already started")
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.ready.Load() {
+		t.role = role
+		return nil
+	}
+	return t.startWorkers(role)
+}
+
+// startWorkers starts the workers of role's plan; t.mu is held.
+func (t *Transport) startWorkers(role string) error {
+	plan, err := t.Plan(role)
+	if err != nil {
+		return err
 	}
 	for _, a := range plan {
 		q := t.queues[a.Route.Queue]
@@ -413,11 +520,19 @@ func (t *Transport) Close(ctx context.Context) error {
 		return nil
 	}
 	t.closing = true
+	ready := t.ready.Load()
 	t.mu.Unlock()
+	defer t.abort()
+	if !ready {
+		t.abort() // stop trying to read the journal
+		t.loading.Wait()
+		if !t.ready.Load() {
+			return nil // nothing was taken, nothing to drain
+		}
+	}
 	for _, q := range t.routeQs {
 		close(q.ch)
 	}
-	defer t.abort()
 	if !t.started.Load() {
 		return t.leftover("no consumers were running")
 	}

@@ -2,8 +2,10 @@ package inproc_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,5 +174,64 @@ func TestStartConsumersOnce(t *testing.T) {
 	}
 	if err := tr.StartConsumers(t.Context(), "default"); err == nil {
 		t.Fatal("consumers started twice")
+	}
+}
+
+// gatedJournal is a journal whose database cannot be reached until open
+// is called.
+type gatedJournal struct {
+	*transporttest.Recorder
+	up atomic.Bool
+}
+
+func (j *gatedJournal) Pending(ctx context.Context) ([]*chronicle.JournalEntry, error) {
+	if !j.up.Load() {
+		return nil, chronicle.Unavailable(time.Second, "the database is down", errors.New("connection refused"))
+	}
+	return j.Recorder.Pending(ctx)
+}
+
+// A journal that cannot be read at start-up is not fatal: publishes are
+// refused until it can be, then the journaled messages are recovered and
+// the consumers asked for meanwhile start.
+func TestJournalUnavailableAtStart(t *testing.T) {
+	t.Parallel()
+	j := &gatedJournal{Recorder: transporttest.NewRecorder()}
+	before := transporttest.NewEvent("security.login")
+	body, _ := before.MarshalJSON()
+	if err := j.Append(t.Context(), []*chronicle.JournalEntry{{Queue: "chronicle.all", Message: chronicle.Message{ID: before.ID, Type: before.EventType, Body: body}}}); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTransport(t, inproc.Config{Routing: routing.Default(), Journal: j, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
+	if err := tr.StartConsumers(t.Context(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	e := transporttest.NewEvent("user.created")
+	for _, err := range []error{tr.Publish(t.Context(), []*chronicle.Event{e}), tr.Ping(t.Context()), tr.Congested()} {
+		var ue *chronicle.UnavailableError
+		if !errors.As(err, &ue) || ue.RetryAfter <= 0 {
+			t.Fatalf("before the journal can be read: %v, want ErrUnavailable with a retry hint", err)
+		}
+	}
+	j.up.Store(true)
+	transporttest.Eventually(t, 10*time.Second, "the transport to become ready", func() bool { return tr.Ping(t.Context()) == nil })
+	if err := tr.Publish(t.Context(), []*chronicle.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	transporttest.Eventually(t, 10*time.Second, "the journaled and the new event stored", func() bool { return j.Stored(before.ID, e.ID) })
+}
+
+// Closing a transport that never could read its journal returns at once.
+func TestCloseBeforeJournalReadable(t *testing.T) {
+	t.Parallel()
+	j := &gatedJournal{Recorder: transporttest.NewRecorder()}
+	tr := newTransport(t, inproc.Config{Routing: routing.Default(), Journal: j})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := tr.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Publish(t.Context(), []*chronicle.Event{transporttest.NewEvent("a.b")}); !errors.Is(err, chronicle.ErrClosed) {
+		t.Fatalf("Publish after Close = %v", err)
 	}
 }

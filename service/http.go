@@ -34,18 +34,37 @@ func (s *Service) authSource() (*auth.Source, error) {
 }
 
 // serveDebug serves the profiler on its own address, never on the API's,
-// until Close shuts it down.
-func (s *Service) serveDebug(addr string) error {
+// until Close shuts it down. With API keys it asks for an admin key (the
+// configuration refuses a non-loopback address without keys).
+func (s *Service) serveDebug(addr string, keys *auth.Source) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	var h http.Handler = mux
+	if keys != nil {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			token, ok := auth.BearerToken(r.Header.Get("Authorization"))
+			if ok {
+				keys.Refresh()
+				var scopes auth.Scope
+				scopes, _, ok = keys.Keyring().Authenticate(token)
+				ok = ok && scopes.Allows(auth.Admin)
+			}
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="chronicle"`)
+				http.Error(w, "the profiler needs an admin API key: Authorization: Bearer <key>", http.StatusUnauthorized)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		})
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (CHRONICLE_DEBUG_ADDR): %w", addr, err)
 	}
-	s.debug = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.debug = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	s.chores.Go(func() {
 		if err := s.debug.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			s.logger.Warn("profiler stopped", "addr", addr, "err", err)

@@ -142,9 +142,14 @@ func (s *Service) serve() error {
 	}
 	s.served = make(chan error, 1)
 	go func() { s.served <- s.srv.Serve(s.ln) }()
-	s.logger.Info("listening", "addr", s.ln.Addr().String(), "api", c.ServesAPI())
+	if c.AccessControl() || c.ListenHost != "127.0.0.1" {
+		s.logger.Info("listening", "addr", s.ln.Addr().String(), "api", c.ServesAPI())
+	} else {
+		s.logger.Info("listening on the loopback interface only: access control is off (set CHRONICLE_API_KEYS, or CHRONICLE_LISTEN_HOST=* to listen on every interface)",
+			"addr", s.ln.Addr().String(), "api", c.ServesAPI())
+	}
 	if c.DebugAddr != "" {
-		return s.serveDebug(c.DebugAddr)
+		return s.serveDebug(c.DebugAddr, apiCfg.Auth)
 	}
 	return nil
 }

@@ -33,6 +33,9 @@ func (s *Store) PutEntity(ctx context.Context, e *chronicle.Entity) error {
 
 // Entity implements chronicle.EntityStore.
 func (s *Store) Entity(ctx context.Context, key string) (*chronicle.Entity, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	e, err := scanEntity(s.rdb.QueryRowContext(ctx, `SELECT key, name, attributes FROM entities WHERE key = ?`, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, chronicle.Errorf(chronicle.ErrNotFound, "Entity not found: %s", key)
@@ -63,6 +66,9 @@ func (s *Store) EntitiesByKey(ctx context.Context, keys []string) (map[string]*c
 }
 
 func (s *Store) queryEntities(ctx context.Context, q string, args ...any) ([]*chronicle.Entity, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, translate(err)
@@ -98,6 +104,9 @@ func (s *Store) DeleteEntity(ctx context.Context, key string) error {
 
 // CountEntities implements chronicle.EntityStore.
 func (s *Store) CountEntities(ctx context.Context) (int, error) {
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
 	var n int
 	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM entities`).Scan(&n)
 	return n, translate(err)

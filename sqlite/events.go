@@ -79,6 +79,9 @@ func (s *Store) StoreEvents(ctx context.Context, events []*chronicle.Event) erro
 
 // Event implements chronicle.EventStore.
 func (s *Store) Event(ctx context.Context, id string) (*chronicle.Event, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	row := s.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE id = ?`, id)
 	e, err := scanEvent(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -129,6 +132,9 @@ func where(f chronicle.EventFilter, withAfter bool) (string, []any) {
 // Events implements chronicle.EventStore: the page continues below a
 // (timestamp, id) position, never with OFFSET.
 func (s *Store) Events(ctx context.Context, f chronicle.EventFilter) ([]*chronicle.Event, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	w, args := where(f, true)
 	q := `SELECT ` + eventColumns + ` FROM audit_events` + w + ` ORDER BY timestamp DESC, id DESC LIMIT ?`
 	args = append(args, f.Limit)
@@ -150,6 +156,9 @@ func (s *Store) Events(ctx context.Context, f chronicle.EventFilter) ([]*chronic
 
 // CountEvents implements chronicle.EventStore.
 func (s *Store) CountEvents(ctx context.Context, f chronicle.EventFilter) (int64, error) {
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
 	w, args := where(f, false)
 	var n int64
 	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM audit_events`+w, args...).Scan(&n)

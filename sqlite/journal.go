@@ -50,6 +50,9 @@ func (s *Store) Append(ctx context.Context, entries []*chronicle.JournalEntry) e
 
 // Pending implements chronicle.Journal.
 func (s *Store) Pending(ctx context.Context) ([]*chronicle.JournalEntry, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, queue, message_id, message_type, body, headers FROM inproc_journal ORDER BY seq`)
 	if err != nil {
 		return nil, translate(err)

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,11 +47,19 @@ type Options struct {
 	// ReadConns is the size of the read pool. Defaults to 4.
 	ReadConns int
 	// NoMigrate skips applying pending migrations at Open (for
-	// `chronicle migrate status`). Defaults to false: Open migrates.
+	// `chronicle migrate status`); Open then fails at once if the file
+	// cannot be used. Defaults to false: Open migrates.
 	NoMigrate bool
 	// MaxGroup bounds how many waiting writes share one transaction.
 	// Defaults to 512.
 	MaxGroup int
+	// BusyTimeout is how long a statement waits for another process's
+	// lock on the file before failing. Defaults to 10s.
+	BusyTimeout time.Duration
+	// RetryMin and RetryMax bound the backoff between attempts to ready a
+	// file that another process holds locked at start-up. Default to
+	// 250ms and 15s.
+	RetryMin, RetryMax time.Duration
 }
 
 func (o *Options) withDefaults() {
@@ -63,31 +72,46 @@ func (o *Options) withDefaults() {
 	if o.MaxGroup <= 0 {
 		o.MaxGroup = 512
 	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 10 * time.Second
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = 250 * time.Millisecond
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 15 * time.Second
+	}
+	o.RetryMax = max(o.RetryMax, o.RetryMin)
 }
 
-// Store is a chronicle.Store on one SQLite file. It also implements
-// chronicle.Journal, for the in-process transport.
+// Store is a chronicle.Store on one SQLite file, journal and idempotency
+// keys included.
 type Store struct {
 	path   string
+	opts   Options
 	logger *slog.Logger
 	wdb    *sql.DB // one connection: the writer's
 	rdb    *sql.DB // read-only pool
 
 	ops      chan *op
-	mu       sync.RWMutex // guards closed against sends on ops
+	mu       sync.RWMutex // guards closed and writing against sends on ops
 	closed   bool
-	done     chan struct{}
+	writing  bool          // the writer goroutine runs
+	done     chan struct{} // closed when the writer ends
 	maxGroup int
 
-	// Owned by the writer goroutine.
+	// down is why the store cannot serve yet (the file was locked at
+	// start-up and readying it is retried in the background), or nil.
+	down      atomic.Pointer[error]
+	stopRetry context.CancelFunc
+	retrying  sync.WaitGroup
+
+	// Owned by the writer goroutine (and by ready, before it starts).
 	nextSeq int64
 	stmts   map[string]*sql.Stmt
 }
 
-var (
-	_ chronicle.Store   = (*Store)(nil)
-	_ chronicle.Journal = (*Store)(nil)
-)
+var _ chronicle.Store = (*Store)(nil)
 
 // op is one write waiting for the writer goroutine.
 type op struct {
@@ -95,24 +119,36 @@ type op struct {
 	done chan error
 }
 
-// Open opens (creating if needed) the database at path, applies pending
-// migrations, and starts the writer.
+// Open opens (creating if needed, readable by its owner only) the database
+// at path, applies pending migrations, and starts the writer.
+//
+// When another process holds the file locked (SQLITE_BUSY) for longer than
+// BusyTimeout, Open does not fail: it returns a Store that answers
+// chronicle.ErrUnavailable and keeps trying in the background, so a
+// service can start before the lock is released. Any other problem (a
+// path that cannot be opened, a schema newer than the binary) fails at
+// once.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	opts.withDefaults()
 	s := &Store{
 		path:     path,
+		opts:     opts,
 		logger:   opts.Logger,
 		ops:      make(chan *op, opts.MaxGroup),
 		done:     make(chan struct{}),
 		maxGroup: opts.MaxGroup,
 		stmts:    map[string]*sql.Stmt{},
 	}
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", opts.BusyTimeout.Milliseconds())
 	var err error
 	// synchronous(FULL): a commit is on disk when it returns, so a power
 	// cut after 202 loses nothing. _txlock=immediate: the writer takes
 	// the write lock at BEGIN, never upgrading mid-transaction.
 	s.wdb, err = sql.Open("sqlite", dsn(path, "_txlock=immediate",
-		"_pragma=journal_mode(WAL)", "_pragma=synchronous(FULL)", "_pragma=busy_timeout(10000)",
+		"_pragma=journal_mode(WAL)", "_pragma=synchronous(FULL)", busy,
 		"_pragma=cache_size(-32768)", "_pragma=temp_store(MEMORY)"))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -121,35 +157,127 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.wdb.SetMaxIdleConns(1)
 	s.wdb.SetConnMaxLifetime(0)
 	s.wdb.SetConnMaxIdleTime(0)
-	if err := s.wdb.PingContext(ctx); err != nil {
-		s.wdb.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, translate(err))
-	}
-	s.rdb, err = sql.Open("sqlite", dsn(path, "_pragma=query_only(1)", "_pragma=busy_timeout(10000)", "_pragma=cache_size(-16384)"))
+	s.rdb, err = sql.Open("sqlite", dsn(path, "_pragma=query_only(1)", busy, "_pragma=cache_size(-16384)"))
 	if err != nil {
 		s.wdb.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	s.rdb.SetMaxOpenConns(opts.ReadConns)
 	s.rdb.SetMaxIdleConns(opts.ReadConns)
-	if !opts.NoMigrate {
-		if err := s.migrateLocked(ctx); err != nil {
-			s.closeDBs()
-			return nil, fmt.Errorf("sqlite %s: %w", path, err)
-		}
+	err = s.ready(ctx)
+	switch {
+	case err == nil:
+		return s, nil
+	case opts.NoMigrate || !locked(err) || ctx.Err() != nil:
+		s.closeDBs()
+		return nil, fmt.Errorf("sqlite %s: %w", path, translate(err))
 	}
-	if !opts.NoMigrate {
-		err := s.wdb.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) + 1 FROM inproc_journal`).Scan(&s.nextSeq)
-		if err == nil {
-			err = s.prepare(ctx)
-		}
-		if err != nil {
-			s.closeDBs()
-			return nil, fmt.Errorf("sqlite %s: %w", path, err)
-		}
-	}
-	go s.run()
+	s.logger.Warn("sqlite: the database file is locked by another process; retrying in the background",
+		"path", path, "retry_in", opts.RetryMin, "err", err)
+	s.markDown(err, opts.RetryMin)
+	retryCtx, stop := context.WithCancel(context.Background())
+	s.stopRetry = stop
+	s.retrying.Go(func() { s.retry(retryCtx) })
 	return s, nil
+}
+
+// ready makes the file usable: it pings, migrates, reads where the
+// journal's numbering stands, prepares the hot statements and starts the
+// writer. NoMigrate stops after the ping.
+func (s *Store) ready(ctx context.Context) error {
+	if err := s.wdb.PingContext(ctx); err != nil {
+		return err
+	}
+	if s.opts.NoMigrate {
+		s.startWriter()
+		return nil
+	}
+	if err := s.migrateLocked(ctx); err != nil {
+		return err
+	}
+	if err := s.wdb.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) + 1 FROM inproc_journal`).Scan(&s.nextSeq); err != nil {
+		return err
+	}
+	if err := s.prepare(ctx); err != nil {
+		return err
+	}
+	s.startWriter()
+	return nil
+}
+
+func (s *Store) startWriter() {
+	s.mu.Lock()
+	s.writing = true
+	s.mu.Unlock()
+	go s.run()
+}
+
+// retry readies the file with capped exponential backoff until it
+// succeeds, fails for a reason waiting cannot fix, or Close stops it.
+func (s *Store) retry(ctx context.Context) {
+	wait := s.opts.RetryMin
+	for attempt := 2; ; attempt++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		err := s.ready(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil:
+			s.down.Store(nil)
+			s.logger.Info("sqlite: database ready", "path", s.path, "attempts", attempt)
+			return
+		case !locked(err):
+			s.logger.Error("sqlite: cannot ready the database; retrying", "path", s.path, "err", err)
+		default:
+			s.logger.Warn("sqlite: the database file is still locked; retrying", "path", s.path, "attempt", attempt, "err", err)
+		}
+		wait = min(wait*2, s.opts.RetryMax)
+		s.markDown(err, wait)
+	}
+}
+
+func (s *Store) markDown(cause error, retryAfter time.Duration) {
+	err := chronicle.Unavailable(max(retryAfter, time.Second), "the SQLite database is locked by another process", cause)
+	s.down.Store(&err)
+}
+
+// usable returns why the store cannot serve yet, or nil.
+func (s *Store) usable() error {
+	if p := s.down.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// locked reports whether err is SQLite waiting on another connection's
+// lock: the one problem at start-up that time fixes.
+func locked(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return true
+		}
+	}
+	return false
+}
+
+// createPrivate creates the database file, when it does not exist, with
+// mode 0600: audit events are for their owner's eyes. SQLite gives its
+// -wal and -shm files the database file's mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return err
+	}
+	return f.Close()
 }
 
 func dsn(path string, params ...string) string {
@@ -170,7 +298,7 @@ func dsn(path string, params ...string) string {
 // moment (a producer and consumers on one host) do not race to apply the
 // same migration.
 func (s *Store) migrateLocked(ctx context.Context) error {
-	lock, err := os.OpenFile(s.path+".migrate-lock", os.O_CREATE|os.O_RDWR, 0o644)
+	lock, err := os.OpenFile(s.path+".migrate-lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return fmt.Errorf("open migration lock: %w", err)
 	}
@@ -197,6 +325,9 @@ func (s *Store) Name() string { return "sqlite" }
 
 // Ping implements chronicle.Store.
 func (s *Store) Ping(ctx context.Context) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return chronicle.Unavailable(time.Second, "the SQLite database cannot be read", fmt.Errorf("sqlite %s: %w", s.path, err))
 	}
@@ -205,6 +336,10 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close finishes the writes already submitted, then closes the database.
 func (s *Store) Close() error {
+	if s.stopRetry != nil {
+		s.stopRetry()
+		s.retrying.Wait()
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -212,8 +347,11 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	close(s.ops)
+	writing := s.writing
 	s.mu.Unlock()
-	<-s.done
+	if writing {
+		<-s.done
+	}
 	return s.closeDBs()
 }
 
@@ -233,6 +371,13 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if s.closed {
 		s.mu.RUnlock()
 		return chronicle.Errorf(chronicle.ErrClosed, "sqlite store is closed")
+	}
+	if !s.writing {
+		s.mu.RUnlock()
+		if err := s.usable(); err != nil {
+			return err
+		}
+		return chronicle.Unavailable(time.Second, "the SQLite database is not ready", nil)
 	}
 	select {
 	case s.ops <- o:

@@ -2,15 +2,19 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chronicle-audit/chronicle"
 	"github.com/chronicle-audit/chronicle/internal/journaltest"
 	"github.com/chronicle-audit/chronicle/internal/migrationtest"
 	"github.com/chronicle-audit/chronicle/internal/storetest"
+	"github.com/chronicle-audit/chronicle/internal/testlog"
 	"github.com/chronicle-audit/chronicle/migration"
 	"github.com/chronicle-audit/chronicle/sqlite"
 )
@@ -129,5 +133,73 @@ func TestConcurrentOpenMigrates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// The database file and the files beside it are readable by their owner
+// only.
+func TestFilesPrivate(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "p.db")
+	s := open(t, path)
+	if err := s.StoreEvents(t.Context(), []*chronicle.Event{storetest.NewEvent(0)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm", path + ".migrate-lock"} {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v, want 0600", filepath.Base(f), st.Mode().Perm())
+		}
+	}
+}
+
+// A file another process holds locked at start-up is not fatal: the store
+// answers ErrUnavailable and becomes usable once the lock is released.
+func TestLockedAtStart(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "l.db")
+	// Another process holds a new file's exclusive lock (rollback
+	// journal), so not even the pragmas of a connection can run.
+	holder, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	conn, err := holder.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"CREATE TABLE other (a)", "BEGIN EXCLUSIVE", "INSERT INTO other VALUES (1)"} {
+		if _, err := conn.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{Logger: testlog.Warn(t), BusyTimeout: 50 * time.Millisecond,
+		RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Open on a locked file: %v", err)
+	}
+	defer s.Close()
+	for _, err := range []error{s.Ping(t.Context()), s.StoreEvents(t.Context(), []*chronicle.Event{storetest.NewEvent(0)}), func() error { _, err := s.Pending(t.Context()); return err }()} {
+		if !errors.Is(err, chronicle.ErrUnavailable) {
+			t.Fatalf("while locked: %v, want ErrUnavailable", err)
+		}
+	}
+	if _, err := conn.ExecContext(t.Context(), "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Ping(t.Context()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("still unavailable after the lock was released: %v", s.Ping(t.Context()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := s.StoreEvents(t.Context(), []*chronicle.Event{storetest.NewEvent(0)}); err != nil {
+		t.Fatalf("store after the lock was released: %v", err)
 	}
 }
