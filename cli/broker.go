@@ -4,17 +4,17 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"text/tabwriter"
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/client"
 	"github.com/chronicle-audit/chronicle/config"
 	"github.com/chronicle-audit/chronicle/rabbitmq"
 )
 
-// brokerCommands adds queues and exchanges: the seed's list-queues,
-// rabbit-status and list-exchanges, through AMQP (no management plugin).
+// brokerCommands adds queues and exchanges, which show the broker's queues
+// and exchanges through AMQP (no management plugin needed).
 func brokerCommands(register func(*command)) {
 	register(&command{
 		name:    "queues",
@@ -52,12 +52,12 @@ func runQueues(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) e
 		}
 		source = "RabbitMQ at " + config.Redact(c.RabbitMQURL)
 	} else {
-		cl, err := clientFromFlags(env, fs, 1)
+		cl, err := clientFromFlags(env, fs, client.Options{})
 		if err != nil {
 			return err
 		}
-		defer cl.close()
-		if _, err := cl.do(ctx, http.MethodGet, "/queues", nil, &qs); err != nil {
+		defer cl.Close()
+		if qs, err = cl.Queues(ctx); err != nil {
 			return err
 		}
 		source = "the in-process transport of " + cl.String()

@@ -4,13 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/api"
+	"github.com/chronicle-audit/chronicle/client"
 )
 
 // dlqCommands adds `dlq`: the Invalid Message Channel, through the
@@ -46,6 +45,16 @@ func (f *idsFlag) Set(s string) error {
 	return nil
 }
 
+// dlqRun is one dlq command: its client and flags.
+type dlqRun struct {
+	env    *Env
+	fs     *flag.FlagSet
+	c      *client.Client
+	asJSON bool
+	n      int
+	ids    []string
+}
+
 func runDLQ(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
 	args, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -55,108 +64,118 @@ func runDLQ(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) erro
 		return usagef("say what to do: list, peek, replay or purge")
 	}
 	verb, rest := args[0], args[1:]
-	if verb == "list" && len(rest) > 0 || verb != "list" && len(rest) != 1 {
-		return usagef("dlq %s takes %s", verb, map[bool]string{true: "no queue", false: "one queue name"}[verb == "list"])
+	switch {
+	case verb != "list" && verb != "peek" && verb != "replay" && verb != "purge":
+		return usagef("unknown dlq action %q: list, peek, replay or purge", verb)
+	case verb == "list" && len(rest) > 0:
+		return usagef("dlq list takes no queue")
+	case verb != "list" && len(rest) != 1:
+		return usagef("dlq %s takes one queue name", verb)
 	}
-	cl, err := clientFromFlags(env, fs, 1)
+	c, err := clientFromFlags(env, fs, client.Options{})
 	if err != nil {
 		return err
 	}
-	defer cl.close()
-	asJSON := flagValue[bool](fs, "json")
-	n := flagValue[int](fs, "n")
-	ids := flagValue[[]string](fs, "id")
+	defer c.Close()
+	r := &dlqRun{env: env, fs: fs, c: c, asJSON: flagValue[bool](fs, "json"), n: flagValue[int](fs, "n"), ids: flagValue[[]string](fs, "id")}
 	switch verb {
-	case "list":
-		var qs []struct {
-			Queue string `json:"queue"`
-			Route string `json:"route"`
-			Depth int    `json:"depth"`
-		}
-		if _, err := cl.do(ctx, http.MethodGet, "/dlq", nil, &qs); err != nil {
-			return err
-		}
-		if asJSON {
-			return writeJSON(env.Stdout, qs)
-		}
-		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "QUEUE\tROUTE\tDEPTH")
-		for _, q := range qs {
-			fmt.Fprintf(tw, "%s\t%s\t%d\n", q.Queue, dash(q.Route), q.Depth)
-		}
-		return tw.Flush()
 	case "peek":
-		if n == 0 {
-			n = 20
-		}
-		var dl []chronicle.DeadLetter
-		if _, err := cl.do(ctx, http.MethodGet, "/dlq/"+url.PathEscape(rest[0])+fmt.Sprintf("?limit=%d", n), nil, &dl); err != nil {
-			return err
-		}
-		if asJSON {
-			return writeJSON(env.Stdout, dl)
-		}
-		if len(dl) == 0 {
-			fmt.Fprintf(env.Stdout, "%s is empty\n", rest[0])
-			return nil
-		}
-		for i, d := range dl {
-			first := "-"
-			if !d.FirstDeathAt.IsZero() {
-				first = d.FirstDeathAt.Format(time.RFC3339)
-			}
-			fmt.Fprintf(env.Stdout, "#%d %s\n  reason:  %s\n  origin:  queue %s, exchange %s, routing key %s\n  deaths:  %d, first at %s\n  payload: %s\n",
-				i+1, d.ID, d.Reason, dash(d.Queue), dash(d.Exchange), dash(d.RoutingKey), d.Count, first, truncate(d.Payload, 400))
-		}
-		return nil
+		return r.peek(ctx, rest[0])
 	case "replay":
-		body := map[string]any{}
-		switch {
-		case len(ids) > 0 && n > 0:
-			return usagef("give --id or -n, not both")
-		case len(ids) > 0:
-			body["ids"] = ids
-		case n > 0:
-			body["limit"] = n
-		}
-		var out struct {
-			Replayed int `json:"replayed"`
-		}
-		if _, err := cl.do(ctx, http.MethodPost, "/dlq/"+url.PathEscape(rest[0])+"/replay", body, &out); err != nil {
-			return err
-		}
-		if asJSON {
-			return writeJSON(env.Stdout, out)
-		}
-		fmt.Fprintf(env.Stdout, "replayed %d message(s) from %s\n", out.Replayed, rest[0])
-		return nil
+		return r.replay(ctx, rest[0])
 	case "purge":
-		all := flagValue[bool](fs, "all")
-		switch {
-		case len(ids) == 0 && !all:
-			return usagef("say which dead letters to purge: --id ID (repeatable) or --all")
-		case len(ids) > 0 && all:
-			return usagef("give --id or --all, not both")
-		case !flagValue[bool](fs, "yes"):
-			return usagef("purging deletes audit events for good: add --yes to confirm")
-		}
-		body := map[string]any{"all": true}
-		if len(ids) > 0 {
-			body = map[string]any{"ids": ids}
-		}
-		var out struct {
-			Purged int `json:"purged"`
-		}
-		if _, err := cl.do(ctx, http.MethodDelete, "/dlq/"+url.PathEscape(rest[0]), body, &out); err != nil {
-			return err
-		}
-		if asJSON {
-			return writeJSON(env.Stdout, out)
-		}
-		fmt.Fprintf(env.Stdout, "purged %d message(s) from %s\n", out.Purged, rest[0])
+		return r.purge(ctx, rest[0])
+	}
+	return r.list(ctx)
+}
+
+func (r *dlqRun) list(ctx context.Context) error {
+	qs, err := r.c.DeadLetterQueues(ctx)
+	if err != nil {
+		return err
+	}
+	if r.asJSON {
+		return writeJSON(r.env.Stdout, qs)
+	}
+	tw := tabwriter.NewWriter(r.env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "QUEUE\tROUTE\tDEPTH")
+	for _, q := range qs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", q.Queue, dash(q.Route), q.Depth)
+	}
+	return tw.Flush()
+}
+
+func (r *dlqRun) peek(ctx context.Context, queue string) error {
+	n := r.n
+	if n == 0 {
+		n = 20
+	}
+	dl, err := r.c.PeekDeadLetters(ctx, queue, n)
+	if err != nil {
+		return err
+	}
+	if r.asJSON {
+		return writeJSON(r.env.Stdout, dl)
+	}
+	if len(dl) == 0 {
+		fmt.Fprintf(r.env.Stdout, "%s is empty\n", queue)
 		return nil
 	}
-	return usagef("unknown dlq action %q: list, peek, replay or purge", verb)
+	for i, d := range dl {
+		first := "-"
+		if !d.FirstDeathAt.IsZero() {
+			first = d.FirstDeathAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(r.env.Stdout, "#%d %s\n  reason:  %s\n  origin:  queue %s, exchange %s, routing key %s\n  deaths:  %d, first at %s\n  payload: %s\n",
+			i+1, d.ID, d.Reason, dash(d.Queue), dash(d.Exchange), dash(d.RoutingKey), d.Count, first, truncate(d.Payload, 400))
+	}
+	return nil
+}
+
+func (r *dlqRun) replay(ctx context.Context, queue string) error {
+	var sel api.Selection
+	switch {
+	case len(r.ids) > 0 && r.n > 0:
+		return usagef("give --id or -n, not both")
+	case len(r.ids) > 0:
+		sel.IDs = r.ids
+	case r.n > 0:
+		sel.Limit = &r.n
+	}
+	n, err := r.c.ReplayDeadLetters(ctx, queue, sel)
+	if err != nil {
+		return err
+	}
+	if r.asJSON {
+		return writeJSON(r.env.Stdout, api.Replayed{Replayed: n})
+	}
+	fmt.Fprintf(r.env.Stdout, "replayed %d message(s) from %s\n", n, queue)
+	return nil
+}
+
+func (r *dlqRun) purge(ctx context.Context, queue string) error {
+	all := flagValue[bool](r.fs, "all")
+	switch {
+	case len(r.ids) == 0 && !all:
+		return usagef("say which dead letters to purge: --id ID (repeatable) or --all")
+	case len(r.ids) > 0 && all:
+		return usagef("give --id or --all, not both")
+	case !flagValue[bool](r.fs, "yes"):
+		return usagef("purging deletes audit events for good: add --yes to confirm")
+	}
+	sel := api.Selection{All: true}
+	if len(r.ids) > 0 {
+		sel = api.Selection{IDs: r.ids}
+	}
+	n, err := r.c.PurgeDeadLetters(ctx, queue, sel)
+	if err != nil {
+		return err
+	}
+	if r.asJSON {
+		return writeJSON(r.env.Stdout, api.Purged{Purged: n})
+	}
+	fmt.Fprintf(r.env.Stdout, "purged %d message(s) from %s\n", n, queue)
+	return nil
 }
 
 func truncate(s string, n int) string {

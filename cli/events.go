@@ -7,13 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/api"
+	"github.com/chronicle-audit/chronicle/client"
 )
 
 // eventsCommands adds the events commands.
@@ -26,6 +26,7 @@ func eventsCommands(register func(*command)) {
 			for _, f := range eventFilters {
 				fs.String(f.flag, "", f.usage)
 			}
+			fs.String("resource-id", "", "only events on this resource id (may be empty)")
 			fs.String("since", "", "only events at or after this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration ago (90m)")
 			fs.String("until", "", "only events before this time: RFC 3339 or a duration ago")
 			fs.Int("limit", 0, fmt.Sprintf("events per page, 1 to %d (default: the service's %d; with --all %d)", chronicle.MaxLimit, chronicle.DefaultLimit, chronicle.MaxLimit))
@@ -41,19 +42,19 @@ func eventsCommands(register func(*command)) {
 	})
 }
 
-// eventFilters are the exact-match filters of GET /events, by flag.
-var eventFilters = []struct{ flag, param, usage string }{
-	{"actor", "actor", "only events by this actor"},
-	{"action", "action", "only events with this action"},
-	{"event-type", "event_type", "only events of this event_type"},
-	{"resource-type", "resource_type", "only events on this resource type"},
-	{"resource-id", "resource_id", "only events on this resource id (may be empty)"},
-	{"correlation-id", "correlation_id", "only events with this correlation_id"},
-	{"entity-key", "entity_key", "only events with this entity_key"},
+// eventFilters are the exact-match filters of GET /events, by flag;
+// --resource-id, which may be empty, is apart.
+var eventFilters = []struct {
+	flag, usage string
+	field       func(*client.Query) *string
+}{
+	{"actor", "only events by this actor", func(q *client.Query) *string { return &q.Actor }},
+	{"action", "only events with this action", func(q *client.Query) *string { return &q.Action }},
+	{"event-type", "only events of this event_type", func(q *client.Query) *string { return &q.EventType }},
+	{"resource-type", "only events on this resource type", func(q *client.Query) *string { return &q.ResourceType }},
+	{"correlation-id", "only events with this correlation_id", func(q *client.Query) *string { return &q.CorrelationID }},
+	{"entity-key", "only events with this entity_key", func(q *client.Query) *string { return &q.EntityKey }},
 }
-
-// maxPages bounds --all against a service whose Link headers never end.
-const maxPages = 1_000_000
 
 func runEvents(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
 	if err := noArgs(args); err != nil {
@@ -64,43 +65,23 @@ func runEvents(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) e
 		return err
 	}
 	all := flagValue[bool](fs, "all")
-	if all && !q.Has("limit") {
-		q.Set("limit", strconv.Itoa(chronicle.MaxLimit))
+	if all && q.Limit == 0 {
+		q.Limit = chronicle.MaxLimit
 	}
-	c, err := clientFromFlags(env, fs, 1)
+	c, err := clientFromFlags(env, fs, client.Options{})
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer c.Close()
 
 	p := &eventPrinter{w: env.Stdout, json: flagValue[bool](fs, "json")}
-	next := "/events"
-	if len(q) > 0 {
-		next += "?" + q.Encode()
+	if all {
+		err = printAll(ctx, c, q, p)
+	} else {
+		err = printFirstPage(ctx, env, c, q, p)
 	}
-	for pages := 0; next != ""; pages++ {
-		if pages == maxPages {
-			return fmt.Errorf("stopped after %d pages: the service keeps sending a next page", maxPages)
-		}
-		var page []*chronicle.Event
-		resp, err := c.do(ctx, "GET", next, nil, &page)
-		if err != nil {
-			return err
-		}
-		if err := p.page(page); err != nil {
-			return err
-		}
-		link := nextLink(resp.Header)
-		if !all {
-			if link != "" && !p.json {
-				fmt.Fprintln(env.Stderr, "more events: use --all to list every page")
-			}
-			break
-		}
-		if link == next {
-			return fmt.Errorf("the service sent the same page link twice: %s", link)
-		}
-		next = link
+	if err != nil {
+		return err
 	}
 	if err := p.finish(); err != nil {
 		return err
@@ -111,36 +92,75 @@ func runEvents(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) e
 	return nil
 }
 
+// printFirstPage prints the first page, and says on stderr when there is
+// more.
+func printFirstPage(ctx context.Context, env *Env, c *client.Client, q client.Query, p *eventPrinter) error {
+	page, err := c.EventsPage(ctx, q)
+	if err != nil {
+		return err
+	}
+	if err := p.page(page.Events); err != nil {
+		return err
+	}
+	if page.Next != "" && !p.json {
+		fmt.Fprintln(env.Stderr, "more events: use --all to list every page")
+	}
+	return nil
+}
+
+// printAll prints every event of every page as the pages arrive, a page
+// (q.Limit events) at a time.
+func printAll(ctx context.Context, c *client.Client, q client.Query, p *eventPrinter) error {
+	page := make([]*chronicle.Event, 0, q.Limit)
+	for e, err := range c.Events(ctx, q) {
+		if err != nil {
+			return err
+		}
+		if page = append(page, e); len(page) == q.Limit {
+			if err := p.page(page); err != nil {
+				return err
+			}
+			page = page[:0]
+		}
+	}
+	return p.page(page)
+}
+
 // eventsQuery builds GET /events's query from the flags. Times are checked
 // here, so a mistyped one is a usage error rather than the service's 400;
 // a duration means that long before now.
-func eventsQuery(fs *flag.FlagSet, now time.Time) (url.Values, error) {
-	q := url.Values{}
+func eventsQuery(fs *flag.FlagSet, now time.Time) (client.Query, error) {
+	var q client.Query
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for _, f := range eventFilters {
-		// resource_id may be empty, so a given flag counts even when "".
-		if v := flagValue[string](fs, f.flag); v != "" || (set[f.flag] && f.param == "resource_id") {
-			q.Set(f.param, v)
-		}
+		*f.field(&q) = flagValue[string](fs, f.flag)
 	}
-	for _, name := range []string{"since", "until"} {
-		v := strings.TrimSpace(flagValue[string](fs, name))
+	if set["resource-id"] {
+		// resource_id may be empty, so a given flag counts even when "".
+		v := flagValue[string](fs, "resource-id")
+		q.ResourceID = &v
+	}
+	for _, t := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		v := strings.TrimSpace(flagValue[string](fs, t.name))
 		if v == "" {
 			continue
 		}
-		t, err := parseTimeFlag(v, now)
+		at, err := parseTimeFlag(v, now)
 		if err != nil {
-			return nil, usagef("--%s %q: %v", name, v, err)
+			return q, usagef("--%s %q: %v", t.name, v, err)
 		}
-		q.Set(name, t.UTC().Format(time.RFC3339Nano))
+		*t.dst = at
 	}
 	if set["limit"] {
 		n := flagValue[int](fs, "limit")
 		if n < 1 || n > chronicle.MaxLimit {
-			return nil, usagef("--limit must be from 1 to %d, not %d", chronicle.MaxLimit, n)
+			return q, usagef("--limit must be from 1 to %d, not %d", chronicle.MaxLimit, n)
 		}
-		q.Set("limit", strconv.Itoa(n))
+		q.Limit = n
 	}
 	return q, nil
 }
@@ -209,42 +229,29 @@ func (p *eventPrinter) finish() error {
 	return err
 }
 
-// healthStatus is GET /health's answer.
-type healthStatus struct {
-	Status    string `json:"status"`
-	Transport string `json:"transport,omitempty"`
-	Store     string `json:"store,omitempty"`
-	Entities  *int   `json:"entities,omitempty"`
-	Error     string `json:"error,omitempty"`
-}
-
 func runHealth(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
 	}
-	c, err := clientFromFlags(env, fs, 1)
+	c, err := clientFromFlags(env, fs, client.Options{})
 	if err != nil {
 		return err
 	}
-	defer c.close()
-	var h healthStatus
-	resp, err := c.do(ctx, "GET", "/health", nil, &h)
-	var ae *apiError
+	defer c.Close()
+	h, err := c.Health(ctx)
+	var ae *client.Error
 	switch {
-	case resp == nil && err != nil:
+	case err != nil && !errors.As(err, &ae):
 		// Monitoring scripts get an answer they can parse either way.
 		if flagValue[bool](fs, "json") {
-			writeJSON(env.Stdout, healthStatus{Status: "unreachable", Error: err.Error()})
+			writeJSON(env.Stdout, api.Health{Status: "unreachable", Error: err.Error()})
 		}
 		return err
-	case errors.As(err, &ae):
-		// 503 still says what is wrong; show it before failing.
-		if json.Unmarshal(ae.Body, &h) != nil || h.Status == "" {
-			return err
-		}
-	case err != nil:
+	case err != nil && h.Status == "":
+		// Not Chronicle's answer: nothing to show but the error.
 		return err
 	}
+	// A 503 still says what is wrong: show it before failing.
 	if flagValue[bool](fs, "json") {
 		if werr := writeJSON(env.Stdout, h); werr != nil {
 			return werr

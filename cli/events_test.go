@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chronicle-audit/chronicle/api"
 )
 
 func TestEvents(t *testing.T) {
@@ -138,7 +140,7 @@ func TestHealth(t *testing.T) {
 		if r.stdout != "healthy (transport inproc, store sqlite, 0 entities)\n" {
 			t.Errorf("health printed %q", r.stdout)
 		}
-		var h healthStatus
+		var h api.Health
 		execCLI(t, s.vars(), "health", "--json").expect(t, ExitOK).decode(t, &h)
 		if h.Status != "healthy" || h.Transport != "inproc" || h.Store != "sqlite" || h.Entities == nil {
 			t.Errorf("health --json: %+v", h)
@@ -168,7 +170,7 @@ func TestHealth(t *testing.T) {
 		if !strings.Contains(r.stderr, "503") {
 			t.Errorf("stderr %q does not name the status", r.stderr)
 		}
-		var h healthStatus
+		var h api.Health
 		execCLI(t, nil, "health", "--url", url, "--json").expect(t, ExitFailure).decode(t, &h)
 		if h.Status != "unhealthy" || h.Error != "store: connection refused" {
 			t.Errorf("health --json: %+v", h)

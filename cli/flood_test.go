@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chronicle-audit/chronicle/loadgen"
 )
 
 func TestFlood(t *testing.T) {
@@ -44,7 +46,7 @@ func TestFlood(t *testing.T) {
 		t.Parallel()
 		s := startLiveService(t)
 		r := execCLI(t, s.vars(), "flood", "30", "--concurrency", "3", "--json", "--seed", "9").expect(t, ExitOK)
-		var sum floodSummary
+		var sum loadgen.FloodSummary
 		r.decode(t, &sum)
 		if sum.Requested != 30 || sum.Sent != 30 || sum.Accepted != 30 || sum.Rejected != 0 || sum.Errors != 0 {
 			t.Errorf("summary %+v, want 30 sent and accepted", sum)
@@ -95,7 +97,7 @@ func TestFlood(t *testing.T) {
 			}
 		})
 		r := execCLI(t, nil, "flood", "40", "--url", url, "--json").expect(t, ExitFailure)
-		var sum floodSummary
+		var sum loadgen.FloodSummary
 		r.decode(t, &sum)
 		if sum.Sent != 40 || sum.Accepted != 20 || sum.Rejected != 10 || sum.Errors != 10 {
 			t.Errorf("summary %+v, want 20 accepted, 10 rejected, 10 errors", sum)
@@ -128,33 +130,6 @@ func TestFlood(t *testing.T) {
 			execCLI(t, map[string]string{"CHRONICLE_URL": "http://127.0.0.1:1"}, args...).expect(t, ExitUsage)
 		}
 	})
-}
-
-func TestPercentile(t *testing.T) {
-	t.Parallel()
-	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-	var lat []time.Duration
-	for i := 1; i <= 100; i++ {
-		lat = append(lat, ms(i))
-	}
-	for _, tc := range []struct {
-		name   string
-		sorted []time.Duration
-		p      float64
-		want   time.Duration
-	}{
-		{"Empty", nil, 0.5, 0},
-		{"One", []time.Duration{ms(7)}, 0.99, ms(7)},
-		{"P50", lat, 0.50, ms(50)},
-		{"P99", lat, 0.99, ms(99)},
-		{"P100", lat, 1, ms(100)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := percentile(tc.sorted, tc.p); got != tc.want {
-				t.Errorf("percentile(p=%v) = %v, want %v", tc.p, got, tc.want)
-			}
-		})
-	}
 }
 
 func TestFloodBatch(t *testing.T) {

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/chronicle-audit/chronicle/api"
+	"github.com/chronicle-audit/chronicle/client"
+	"github.com/chronicle-audit/chronicle/loadgen"
 )
 
 // postCommands adds the post commands.
@@ -45,75 +48,28 @@ func postCommands(register func(*command)) {
 	})
 }
 
-// eventInput is what POST /events takes. The server assigns id and
-// timestamp, so they are not sent.
-type eventInput struct {
-	Actor         string            `json:"actor"`
-	Action        string            `json:"action"`
-	ResourceType  string            `json:"resource_type"`
-	ResourceID    string            `json:"resource_id"`
-	EventType     string            `json:"event_type,omitempty"`
-	CorrelationID string            `json:"correlation_id,omitempty"`
-	EntityKey     string            `json:"entity_key,omitempty"`
-	Metadata      map[string]string `json:"metadata,omitempty"`
+// basicEvent is what post sends when no flag changes it.
+func basicEvent() api.EventInput {
+	return api.EventInput{Actor: "alice@example.com", Action: "login", ResourceType: "security", ResourceID: "session-123"}
 }
 
-// acceptedResponse is the answer to an accepted event.
-type acceptedResponse struct {
-	Status string `json:"status"`
-	ID     string `json:"id"`
-}
-
-// basicEvent is the seed's `just post` event.
-func basicEvent() eventInput {
-	return eventInput{Actor: "alice@example.com", Action: "login", ResourceType: "security", ResourceID: "session-123"}
-}
-
-// typedEvents are the seed's send-security-event, send-user-event and
-// send-billing-event, by --type.
-func typedEvent(kind string) (eventInput, bool) {
+// typedEvent is what send --type sends for the named kinds: security,
+// user and billing.
+func typedEvent(kind string) (api.EventInput, bool) {
 	switch kind {
 	case "security":
-		return eventInput{Actor: "alice@example.com", Action: "login", ResourceType: "auth", ResourceID: "session-123", EventType: "security.login"}, true
+		return api.EventInput{Actor: "alice@example.com", Action: "login", ResourceType: "auth", ResourceID: "session-123", EventType: "security.login"}, true
 	case "user":
-		return eventInput{Actor: "admin@example.com", Action: "create", ResourceType: "user", ResourceID: "user-456", EventType: "user.created"}, true
+		return api.EventInput{Actor: "admin@example.com", Action: "create", ResourceType: "user", ResourceID: "user-456", EventType: "user.created"}, true
 	case "billing":
-		return eventInput{Actor: "billing@example.com", Action: "charge", ResourceType: "invoice", ResourceID: "inv-789", EventType: "billing.charge"}, true
+		return api.EventInput{Actor: "billing@example.com", Action: "charge", ResourceType: "invoice", ResourceID: "inv-789", EventType: "billing.charge"}, true
 	}
-	return eventInput{}, false
+	return api.EventInput{}, false
 }
 
-// eventTypeRE is the shape the server requires of an explicit event_type
-// (SPEC §10), checked here so a mistyped --type is a usage error.
+// eventTypeRE is the shape the service requires of an explicit
+// event_type, checked here so a mistyped --type is a usage error.
 var eventTypeRE = regexp.MustCompile(`^[a-z0-9_-]+(\.[a-z0-9_-]+)*$`)
-
-// The fixed lists random events are drawn from, in the seed's spirit:
-// derived event types such as security.login, user.create and
-// billing.delete reach the typed routes, the others only the catch-all.
-var (
-	sampleActors        = []string{"alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"}
-	sampleActions       = []string{"login", "logout", "create", "update", "delete", "view"}
-	sampleResourceTypes = []string{"document", "user", "security", "billing", "project"}
-)
-
-// randomEvent draws one event from the sample lists.
-func randomEvent(rng *rand.Rand) eventInput {
-	rt := sampleResourceTypes[rng.IntN(len(sampleResourceTypes))]
-	return eventInput{
-		Actor:        sampleActors[rng.IntN(len(sampleActors))],
-		Action:       sampleActions[rng.IntN(len(sampleActions))],
-		ResourceType: rt,
-		ResourceID:   fmt.Sprintf("%s-%d", rt, 1+rng.IntN(999)),
-	}
-}
-
-// newRand returns a generator seeded with seed, or randomly when seed is 0.
-func newRand(seed uint64) *rand.Rand {
-	if seed == 0 {
-		return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	}
-	return rand.New(rand.NewPCG(seed, seed))
-}
 
 // metadataFlag collects repeated --metadata key=value flags.
 type metadataFlag map[string]string
@@ -144,8 +100,8 @@ func (m metadataFlag) Get() any { return map[string]string(m) }
 
 // addEventFlags declares the flags that change an event's fields. def, when
 // not nil, is the event the command sends, shown as the defaults.
-func addEventFlags(fs *flag.FlagSet, def *eventInput) {
-	d := eventInput{}
+func addEventFlags(fs *flag.FlagSet, def *api.EventInput) {
+	d := api.EventInput{}
 	if def != nil {
 		d = *def
 	}
@@ -167,7 +123,7 @@ func addEventFlags(fs *flag.FlagSet, def *eventInput) {
 
 // applyEventFlags overrides ev's fields with the event flags that were
 // given on the command line.
-func applyEventFlags(fs *flag.FlagSet, ev *eventInput) {
+func applyEventFlags(fs *flag.FlagSet, ev *api.EventInput) {
 	fs.Visit(func(f *flag.Flag) {
 		v := f.Value.String()
 		switch f.Name {
@@ -195,13 +151,6 @@ func applyEventFlags(fs *flag.FlagSet, ev *eventInput) {
 	}
 }
 
-// postEvent sends ev and returns the service's answer.
-func postEvent(ctx context.Context, c *client, ev eventInput) (acceptedResponse, error) {
-	var acc acceptedResponse
-	_, err := c.do(ctx, "POST", "/events", ev, &acc)
-	return acc, err
-}
-
 func runPost(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
@@ -215,7 +164,7 @@ func runIngest(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) e
 	if err := noArgs(args); err != nil {
 		return err
 	}
-	ev := randomEvent(newRand(flagValue[uint64](fs, "seed")))
+	ev := loadgen.RandomEvent(loadgen.NewRand(flagValue[uint64](fs, "seed")))
 	return sendOne(ctx, env, fs, ev, true)
 }
 
@@ -243,7 +192,7 @@ func runSend(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 		// An explicit event_type: the resource type and action are its
 		// first and last words, so the event reads naturally.
 		words := strings.Split(kind, ".")
-		ev = eventInput{Actor: "alice@example.com", Action: words[len(words)-1], ResourceType: words[0], ResourceID: "cli-1", EventType: kind}
+		ev = api.EventInput{Actor: "alice@example.com", Action: words[len(words)-1], ResourceType: words[0], ResourceID: "cli-1", EventType: kind}
 	}
 	applyEventFlags(fs, &ev)
 	return sendOne(ctx, env, fs, ev, false)
@@ -252,20 +201,20 @@ func runSend(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 // sendOne posts ev and prints the accepted id (with the event when
 // describe is set, since the user did not choose it), or the whole answer
 // with --json.
-func sendOne(ctx context.Context, env *Env, fs *flag.FlagSet, ev eventInput, describe bool) error {
-	c, err := clientFromFlags(env, fs, 1)
+func sendOne(ctx context.Context, env *Env, fs *flag.FlagSet, ev api.EventInput, describe bool) error {
+	c, err := clientFromFlags(env, fs, client.Options{})
 	if err != nil {
 		return err
 	}
-	defer c.close()
-	acc, err := postEvent(ctx, c, ev)
+	defer c.Close()
+	acc, err := c.Post(ctx, ev)
 	if err != nil {
 		return err
 	}
 	if flagValue[bool](fs, "json") {
 		out := struct {
-			acceptedResponse
-			Event eventInput `json:"event"`
+			api.Accepted
+			Event api.EventInput `json:"event"`
 		}{acc, ev}
 		return writeJSON(env.Stdout, out)
 	}

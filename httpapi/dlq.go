@@ -6,17 +6,11 @@ import (
 	"strconv"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/api"
 )
 
-// The Invalid Message Channel over HTTP (SPEC §11): list the dead-letter
-// queues, peek without removing, replay to the queue each message died
-// in, purge.
-
-type dlqSummary struct {
-	Queue string `json:"queue"`
-	Route string `json:"route"`
-	Depth int    `json:"depth"`
-}
+// The Invalid Message Channel over HTTP: list the dead-letter queues,
+// peek without removing, replay to the queue each message died in, purge.
 
 func (s *Server) listDLQs(w http.ResponseWriter, r *http.Request) {
 	qs, err := s.cfg.DeadLetters.DeadLetterQueues(r.Context())
@@ -24,9 +18,9 @@ func (s *Server) listDLQs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]dlqSummary, len(qs))
+	out := make([]api.DeadLetterQueue, len(qs))
 	for i, q := range qs {
-		out[i] = dlqSummary{Queue: q.Name, Route: q.Route, Depth: q.Depth}
+		out[i] = api.DeadLetterQueue{Queue: q.Name, Route: q.Route, Depth: q.Depth}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -55,11 +49,7 @@ func (s *Server) peekDLQ(w http.ResponseWriter, r *http.Request) {
 // selection reads {"ids":[…]}, {"limit":N}, {"all":true} or {} from the
 // body; allowEmpty says whether {} (everything) is acceptable.
 func selection(body []byte, allowEmpty bool) (chronicle.Selection, error) {
-	var in struct {
-		IDs   []string `json:"ids"`
-		Limit *int     `json:"limit"`
-		All   bool     `json:"all"`
-	}
+	var in api.Selection
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &in); err != nil {
 			return chronicle.Selection{}, chronicle.Errorf(chronicle.ErrInvalid, `body must be {} (all), {"limit":N}, {"ids":[...]} or {"all":true}: %v`, err)
@@ -96,7 +86,7 @@ func (s *Server) replayDLQ(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Logger.Info("dead letters replayed", "queue", r.PathValue("queue"), "count", n)
-	writeJSON(w, http.StatusOK, map[string]int{"replayed": n})
+	writeJSON(w, http.StatusOK, api.Replayed{Replayed: n})
 }
 
 func (s *Server) purgeDLQ(w http.ResponseWriter, r *http.Request) {
@@ -116,5 +106,5 @@ func (s *Server) purgeDLQ(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Logger.Warn("dead letters purged", "queue", r.PathValue("queue"), "count", n)
-	writeJSON(w, http.StatusOK, map[string]int{"purged": n})
+	writeJSON(w, http.StatusOK, api.Purged{Purged: n})
 }

@@ -9,11 +9,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/api"
 	"github.com/chronicle-audit/chronicle/ingest"
 )
 
-// entityInput is POST /entities. The seed's README calls the attributes
-// "metadata"; both names are accepted.
+// entityInput is POST /entities. Pointers tell a missing key or name from
+// an empty one. The attributes may also come as "metadata", the name
+// earlier documentation used; both are accepted.
 type entityInput struct {
 	Key        *string           `json:"key"`
 	Name       *string           `json:"name"`
@@ -74,7 +76,7 @@ func (s *Server) putEntity(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"status": "created", "key": e.Key})
+	writeJSON(w, http.StatusCreated, api.EntityResult{Key: e.Key, Status: "created"})
 }
 
 func (s *Server) listEntities(w http.ResponseWriter, r *http.Request) {
@@ -104,5 +106,5 @@ func (s *Server) deleteEntity(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "deleted", "key": key})
+	writeJSON(w, http.StatusOK, api.EntityResult{Key: key, Status: "deleted"})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/api"
 	"github.com/chronicle-audit/chronicle/ingest"
 )
 
@@ -148,7 +149,7 @@ func (s *Server) countEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]int64{"count": n})
+	writeJSON(w, http.StatusOK, api.Count{Count: n})
 }
 
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {

@@ -1,8 +1,9 @@
-// Package httpapi is Chronicle's HTTP interface (SPEC §3): events in
-// through the ingestion pipeline and the Messaging Gateway, events out of
-// the store with read-time enrichment, the entity registry, health, and
-// the operator endpoints. It is the only package that maps domain errors
-// to HTTP statuses; every error body is JSON with an "error" field.
+// Package httpapi is Chronicle's HTTP interface: events in through the
+// ingestion pipeline and the Messaging Gateway, events out of the store
+// with read-time enrichment, the entity registry, health, and the
+// operator endpoints. It is the only package that maps domain errors to
+// HTTP statuses; every error body is JSON with an "error" field. The
+// shapes of its answers are package api's, shared with the clients.
 package httpapi
 
 import (
@@ -19,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/api"
 	"github.com/chronicle-audit/chronicle/auth"
 	"github.com/chronicle-audit/chronicle/ingest"
 	"github.com/chronicle-audit/chronicle/metrics"
@@ -192,7 +194,7 @@ const (
 )
 
 // RequestIDHeader carries the request id, in and out.
-const RequestIDHeader = "X-Request-Id"
+const RequestIDHeader = api.RequestIDHeader
 
 // requestID returns the request id of r's context.
 func requestID(r *http.Request) string {
@@ -301,15 +303,7 @@ func joinComma(ss []string) string {
 // public message (what is down, not its driver's words, which go to the
 // log): /health is open to anyone who can reach the port.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	type response struct {
-		Status    string `json:"status"`
-		Transport string `json:"transport,omitempty"`
-		Store     string `json:"store,omitempty"`
-		Entities  *int   `json:"entities,omitempty"`
-		Auth      string `json:"auth"`
-		Error     string `json:"error,omitempty"`
-	}
-	resp := response{Status: "healthy", Transport: s.cfg.Transport, Auth: "off"}
+	resp := api.Health{Status: "healthy", Transport: s.cfg.Transport, Auth: "off"}
 	if s.cfg.Auth != nil {
 		resp.Auth = "on"
 	}
@@ -413,7 +407,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ue *chronicle.UnavailableError
 	switch {
 	case errors.As(err, &ve) && c.status == http.StatusUnprocessableEntity:
-		writeJSON(w, c.status, map[string]string{"error": "validation_failed", "reason": ve.Reason})
+		writeJSON(w, c.status, api.Error{Error: "validation_failed", Reason: ve.Reason})
 	case c.status == http.StatusServiceUnavailable:
 		retry := time.Second
 		if errors.As(err, &ue) && ue.RetryAfter > 0 {
@@ -436,7 +430,7 @@ func writeUnavailable(w http.ResponseWriter, retryAfter time.Duration, msg strin
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeJSON(w, status, api.Error{Error: msg})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -14,33 +14,15 @@ import (
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/api"
 	"github.com/chronicle-audit/chronicle/ingest"
 )
 
-// MaxBatch is the most events one request may carry (SPEC §11).
+// MaxBatch is the most events one request may carry.
 const MaxBatch = 1000
 
 // IdempotencyKeyHeader names the header of idempotent POST /events.
-const IdempotencyKeyHeader = "Idempotency-Key"
-
-type acceptedResponse struct {
-	Status string `json:"status"`
-	ID     string `json:"id"`
-}
-
-type batchResult struct {
-	Index  int    `json:"index"`
-	ID     string `json:"id,omitempty"`
-	Error  string `json:"error,omitempty"`
-	Reason string `json:"reason,omitempty"`
-}
-
-type batchResponse struct {
-	Status   string        `json:"status"`
-	Accepted int           `json:"accepted"`
-	Rejected int           `json:"rejected"`
-	Results  []batchResult `json:"results"`
-}
+const IdempotencyKeyHeader = api.IdempotencyKeyHeader
 
 // answer is what POST /events says, kept whole so an idempotent retry
 // gets exactly the same.
@@ -129,9 +111,9 @@ func (s *Server) process(r *http.Request, body []byte) (answer, error) {
 		if err != nil {
 			return answer{}, err
 		}
-		return answer{status: http.StatusAccepted, body: marshal(acceptedResponse{Status: "accepted", ID: e.ID}), events: []*chronicle.Event{e}}, nil
+		return answer{status: http.StatusAccepted, body: marshal(api.Accepted{Status: "accepted", ID: e.ID}), events: []*chronicle.Event{e}}, nil
 	}
-	resp := batchResponse{Status: "accepted", Results: make([]batchResult, len(raws))}
+	resp := api.BatchResponse{Status: "accepted", Results: make([]api.BatchResult, len(raws))}
 	var events []*chronicle.Event
 	for i, raw := range raws {
 		resp.Results[i].Index = i
