@@ -10,7 +10,11 @@ import (
 // answered, and to publish the same events (same IDs) again in case the
 // first attempt died between claiming the key and publishing.
 type IdempotencyRecord struct {
-	Key string
+	// Scope is whose key it is: the identity of the API key that used it,
+	// or "" when access control is off. Keys of different scopes never
+	// meet.
+	Scope string
+	Key   string
 	// Fingerprint identifies the request body (a hash); the same key with
 	// another body is a conflict.
 	Fingerprint string
@@ -25,9 +29,9 @@ type IdempotencyRecord struct {
 // IdempotencyStore keeps idempotency keys where every producer process
 // sees them: in the store, not in a process.
 type IdempotencyStore interface {
-	// ClaimIdempotencyKey records rec if its key is new and returns
-	// claimed=true. If the key exists it returns the existing record and
-	// claimed=false, whatever its fingerprint.
+	// ClaimIdempotencyKey records rec if its key is new in its scope and
+	// returns claimed=true. If the key exists in that scope it returns the
+	// existing record and claimed=false, whatever its fingerprint.
 	ClaimIdempotencyKey(ctx context.Context, rec *IdempotencyRecord) (existing *IdempotencyRecord, claimed bool, err error)
 	// ForgetIdempotencyKeys deletes the records created before t and
 	// returns how many.

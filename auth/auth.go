@@ -137,17 +137,28 @@ func BearerToken(header string) (string, bool) {
 // Len is the number of keys.
 func (kr *Keyring) Len() int { return len(kr.keys) }
 
-// Authenticate returns the scopes of token and a label for logs, or
-// ok=false. Every key is compared, in constant time, so the time taken
-// says nothing about which key came close.
-func (kr *Keyring) Authenticate(token string) (scopes Scope, label string, ok bool) {
+// Principal is who a request comes from: the API key it presented.
+type Principal struct {
+	// ID names the key without revealing it (its SHA-256, hex): what a
+	// key's idempotency keys are scoped to.
+	ID string
+	// Label is a short, printable name of the key for logs.
+	Label string
+	// Scopes are what the key may do.
+	Scopes Scope
+}
+
+// Authenticate returns the principal of token, or ok=false. Every key is
+// compared, in constant time, so the time taken says nothing about which
+// key came close.
+func (kr *Keyring) Authenticate(token string) (p Principal, ok bool) {
 	h := sha256.Sum256([]byte(token))
 	for _, k := range kr.keys {
 		if subtle.ConstantTimeCompare(h[:], k.hash[:]) == 1 {
-			scopes, label, ok = k.scopes, k.label, true
+			p, ok = Principal{ID: hex.EncodeToString(k.hash[:]), Label: k.label, Scopes: k.scopes}, true
 		}
 	}
-	return scopes, label, ok
+	return p, ok
 }
 
 // Source is where the keys come from. A file is re-read when it changes,

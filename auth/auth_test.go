@@ -40,7 +40,8 @@ func TestParseAndAuthenticate(t *testing.T) {
 		{"nope", false, 0, false},
 		{"", false, 0, false},
 	} {
-		s, label, ok := kr.Authenticate(tt.token)
+		p, ok := kr.Authenticate(tt.token)
+		s, label := p.Scopes, p.Label
 		if ok != tt.ok || (ok && s.Allows(tt.need) != tt.allow) {
 			t.Errorf("Authenticate(%q) = %v %v; allows %v = %v", tt.token, s, ok, tt.need, s.Allows(tt.need))
 		}
@@ -80,7 +81,7 @@ func TestFileRotation(t *testing.T) {
 	clock := time.Now()
 	src.now = func() time.Time { return clock }
 	accepts := func(key string) bool {
-		_, _, ok := src.Keyring().Authenticate(key)
+		_, ok := src.Keyring().Authenticate(key)
 		return ok
 	}
 	// step makes time pass, then changes the file as write says.
@@ -149,12 +150,12 @@ func TestRefreshInterval(t *testing.T) {
 	src.checkedAt = clock
 	os.Remove(path)
 	src.Refresh()
-	if _, _, ok := src.Keyring().Authenticate(ingestKey); !ok {
+	if _, ok := src.Keyring().Authenticate(ingestKey); !ok {
 		t.Fatal("the file was looked at again within the interval")
 	}
 	clock = clock.Add(DefaultRefreshInterval)
 	src.Refresh()
-	if _, _, ok := src.Keyring().Authenticate(ingestKey); ok {
+	if _, ok := src.Keyring().Authenticate(ingestKey); ok {
 		t.Fatal("a deleted file's keys still work after the interval")
 	}
 }

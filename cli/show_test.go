@@ -15,8 +15,12 @@ func TestInfo(t *testing.T) {
 	t.Parallel()
 
 	r := execCLI(t, nil, "info").expect(t, ExitOK)
-	for _, want := range []string{"CHRONICLE_TRANSPORT         inproc\n", "CHRONICLE_STORE             sqlite\n", "CHRONICLE_URL               http://localhost:8080\n"} {
-		if !strings.Contains(r.stdout, want) {
+	for _, want := range []string{"CHRONICLE_TRANSPORT inproc", "CHRONICLE_STORE sqlite", "CHRONICLE_URL http://localhost:8080", "CHRONICLE_LISTEN_HOST 127.0.0.1"} {
+		found := false
+		for _, line := range strings.Split(r.stdout, "\n") {
+			found = found || strings.Join(strings.Fields(line), " ") == want
+		}
+		if !found {
 			t.Errorf("info lacks %q:\n%s", want, r.stdout)
 		}
 	}
@@ -34,6 +38,15 @@ func TestInfo(t *testing.T) {
 		if strings.Contains(r.stdout, "secret") {
 			t.Errorf("%v shows a secret:\n%s", args, r.stdout)
 		}
+	}
+	// A password given as a query parameter is masked too, by info and by
+	// migrate's errors.
+	inQuery := map[string]string{"CHRONICLE_STORE": "postgres", "DATABASE_URL": "postgres://chronicle@127.0.0.1:1/chronicle?password=pg-secret&connect_timeout=1"}
+	if r := execCLI(t, inQuery, "info"); strings.Contains(r.stdout+r.stderr, "pg-secret") {
+		t.Errorf("info shows a password given as ?password=:\n%s", r.stdout)
+	}
+	if r := execCLI(t, inQuery, "migrate", "status", "--timeout", "3s"); strings.Contains(r.stdout+r.stderr, "pg-secret") || r.code == ExitOK {
+		t.Errorf("migrate against an unreachable database: exit %d, output shows the password or succeeded:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	var settings []config.Setting
 	execCLI(t, secrets, "info", "--json").expect(t, ExitOK).decode(t, &settings)

@@ -119,6 +119,13 @@ type Config struct {
 	// APIKeysFile is CHRONICLE_API_KEYS_FILE (or CHRONICLE_API_KEYS=file:PATH):
 	// keys read from a file that is re-read when it changes.
 	APIKeysFile string
+	// MaxBufferedBytes bounds the bytes all request bodies hold at once
+	// (CHRONICLE_MAX_BUFFERED_BYTES). Defaults to
+	// httpapi.DefaultMaxBufferedBytes.
+	MaxBufferedBytes int64
+	// BodyTimeout bounds the time a client may take to send a request
+	// body (CHRONICLE_BODY_TIMEOUT). Defaults to httpapi.DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// MaxInflight bounds POST /events requests in process at once
 	// (CHRONICLE_MAX_INFLIGHT); beyond it they get 429. Defaults to
 	// httpapi.DefaultMaxInflight.
@@ -139,28 +146,30 @@ type Lookup func(key string) (string, bool)
 func FromEnv(lookup Lookup) (*Config, error) {
 	p := parser{lookup: lookup}
 	c := &Config{
-		Transport:       p.choice("CHRONICLE_TRANSPORT", TransportInproc, map[string]string{"inproc": TransportInproc, "otp": TransportInproc, "rabbitmq": TransportRabbitMQ}),
-		Mode:            p.choice("CHRONICLE_MODE", ModeFull, map[string]string{"full": ModeFull, "producer": ModeProducer, "consumer": ModeConsumer}),
-		Store:           p.choice("CHRONICLE_STORE", StoreSQLite, map[string]string{"sqlite": StoreSQLite, "postgres": StorePostgres, "postgresql": StorePostgres, "memory": StoreMemory, "ets": StoreMemory}),
-		ConsumerRole:    p.str("CHRONICLE_CONSUMER_ROLE", "default"),
-		ConsumerCount:   p.integer("CHRONICLE_CONSUMER_COUNT", 0, 1, 1024),
-		Port:            p.integer("CHRONICLE_PORT", 8080, 0, 65535),
-		SQLitePath:      p.str("CHRONICLE_SQLITE_PATH", "chronicle.db"),
-		LogFormat:       p.choice("CHRONICLE_LOG_FORMAT", "text", map[string]string{"text": "text", "json": "json"}),
-		LogLevel:        p.choice("CHRONICLE_LOG_LEVEL", "info", map[string]string{"debug": "debug", "info": "info", "warn": "warn", "warning": "warn", "error": "error"}),
-		ShutdownTimeout: p.duration("CHRONICLE_SHUTDOWN_TIMEOUT", 30*time.Second),
-		QueueCapacity:   p.integer("CHRONICLE_QUEUE_CAPACITY", inproc.DefaultCapacity, 1, 10_000_000),
-		BatchSize:       p.integer("CHRONICLE_BATCH_SIZE", consumer.DefaultBatchSize, 1, 10000),
-		BatchWait:       p.duration("CHRONICLE_BATCH_WAIT", rabbitmq.DefaultBatchWait),
-		Prefetch:        p.integer("CHRONICLE_PREFETCH", rabbitmq.DefaultPrefetch, 1, 65535),
-		PublishChannels: p.integer("CHRONICLE_PUBLISH_CHANNELS", rabbitmq.DefaultPublishChannels, 1, 256),
-		ConfirmTimeout:  p.duration("CHRONICLE_CONFIRM_TIMEOUT", rabbitmq.DefaultConfirmTimeout),
-		DBPoolSize:      p.integer("CHRONICLE_DB_POOL_SIZE", postgres.DefaultPoolSize, 1, 1000),
-		Migrate:         p.boolean("CHRONICLE_AUTO_MIGRATE", true),
-		DebugAddr:       p.str("CHRONICLE_DEBUG_ADDR", ""),
-		MaxInflight:     p.integer("CHRONICLE_MAX_INFLIGHT", httpapi.DefaultMaxInflight, 1, 1_000_000),
-		IdempotencyTTL:  p.duration("CHRONICLE_IDEMPOTENCY_TTL", 24*time.Hour),
-		APIKeysFile:     p.str("CHRONICLE_API_KEYS_FILE", ""),
+		Transport:        p.choice("CHRONICLE_TRANSPORT", TransportInproc, map[string]string{"inproc": TransportInproc, "otp": TransportInproc, "rabbitmq": TransportRabbitMQ}),
+		Mode:             p.choice("CHRONICLE_MODE", ModeFull, map[string]string{"full": ModeFull, "producer": ModeProducer, "consumer": ModeConsumer}),
+		Store:            p.choice("CHRONICLE_STORE", StoreSQLite, map[string]string{"sqlite": StoreSQLite, "postgres": StorePostgres, "postgresql": StorePostgres, "memory": StoreMemory, "ets": StoreMemory}),
+		ConsumerRole:     p.str("CHRONICLE_CONSUMER_ROLE", "default"),
+		ConsumerCount:    p.integer("CHRONICLE_CONSUMER_COUNT", 0, 1, 1024),
+		Port:             p.integer("CHRONICLE_PORT", 8080, 0, 65535),
+		SQLitePath:       p.str("CHRONICLE_SQLITE_PATH", "chronicle.db"),
+		LogFormat:        p.choice("CHRONICLE_LOG_FORMAT", "text", map[string]string{"text": "text", "json": "json"}),
+		LogLevel:         p.choice("CHRONICLE_LOG_LEVEL", "info", map[string]string{"debug": "debug", "info": "info", "warn": "warn", "warning": "warn", "error": "error"}),
+		ShutdownTimeout:  p.duration("CHRONICLE_SHUTDOWN_TIMEOUT", 30*time.Second),
+		QueueCapacity:    p.integer("CHRONICLE_QUEUE_CAPACITY", inproc.DefaultCapacity, 1, 10_000_000),
+		BatchSize:        p.integer("CHRONICLE_BATCH_SIZE", consumer.DefaultBatchSize, 1, 10000),
+		BatchWait:        p.duration("CHRONICLE_BATCH_WAIT", rabbitmq.DefaultBatchWait),
+		Prefetch:         p.integer("CHRONICLE_PREFETCH", rabbitmq.DefaultPrefetch, 1, 65535),
+		PublishChannels:  p.integer("CHRONICLE_PUBLISH_CHANNELS", rabbitmq.DefaultPublishChannels, 1, 256),
+		ConfirmTimeout:   p.duration("CHRONICLE_CONFIRM_TIMEOUT", rabbitmq.DefaultConfirmTimeout),
+		DBPoolSize:       p.integer("CHRONICLE_DB_POOL_SIZE", postgres.DefaultPoolSize, 1, 1000),
+		Migrate:          p.boolean("CHRONICLE_AUTO_MIGRATE", true),
+		DebugAddr:        p.str("CHRONICLE_DEBUG_ADDR", ""),
+		MaxInflight:      p.integer("CHRONICLE_MAX_INFLIGHT", httpapi.DefaultMaxInflight, 1, 1_000_000),
+		MaxBufferedBytes: int64(p.integer("CHRONICLE_MAX_BUFFERED_BYTES", httpapi.DefaultMaxBufferedBytes, 1<<20, 1<<40)),
+		BodyTimeout:      p.duration("CHRONICLE_BODY_TIMEOUT", httpapi.DefaultBodyTimeout),
+		IdempotencyTTL:   p.duration("CHRONICLE_IDEMPOTENCY_TTL", 24*time.Hour),
+		APIKeysFile:      p.str("CHRONICLE_API_KEYS_FILE", ""),
 	}
 	if c.IdempotencyTTL < 24*time.Hour {
 		p.fail("CHRONICLE_IDEMPOTENCY_TTL", c.IdempotencyTTL.String(), "must be at least 24h: clients retry for a day")
@@ -304,7 +313,10 @@ func (c *Config) Settings() []Setting {
 	default:
 		s = append(s, Setting{"CHRONICLE_API_KEYS", "unset: access control is off"})
 	}
-	s = append(s, Setting{"CHRONICLE_MAX_INFLIGHT", strconv.Itoa(c.MaxInflight)}, Setting{"CHRONICLE_IDEMPOTENCY_TTL", c.IdempotencyTTL.String()})
+	s = append(s, Setting{"CHRONICLE_MAX_INFLIGHT", strconv.Itoa(c.MaxInflight)},
+		Setting{"CHRONICLE_MAX_BUFFERED_BYTES", strconv.FormatInt(c.MaxBufferedBytes, 10)},
+		Setting{"CHRONICLE_BODY_TIMEOUT", c.BodyTimeout.String()},
+		Setting{"CHRONICLE_IDEMPOTENCY_TTL", c.IdempotencyTTL.String()})
 	switch c.Store {
 	case StoreSQLite:
 		s = append(s, Setting{"CHRONICLE_SQLITE_PATH", c.SQLitePath})

@@ -144,13 +144,15 @@ func (p *Processor) settle(ctx context.Context, s Settler, items []*Item) error 
 			p.settled(items, time.Since(start), attempt)
 			return nil
 		}
+		if errors.Is(err, chronicle.ErrInvalid) && hasEvents(items) && ctx.Err() == nil {
+			return p.isolate(ctx, s, items, err)
+		}
+		p.failed(err)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if errors.Is(err, chronicle.ErrInvalid) && hasEvents(items) {
-			return p.isolate(ctx, s, items, err)
-		}
-		p.failed(err, len(items), attempt, wait)
+		p.cfg.Logger.Warn("consumer: cannot settle batch; retrying", "queue", p.cfg.Queue,
+			"messages", len(items), "attempt", attempt, "retry_in", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -212,9 +214,7 @@ func (p *Processor) settled(items []*Item, took time.Duration, attempts int) {
 	}
 }
 
-func (p *Processor) failed(err error, n, attempt int, wait time.Duration) {
-	p.cfg.Logger.Warn("consumer: cannot settle batch; retrying", "queue", p.cfg.Queue,
-		"messages", n, "attempt", attempt, "retry_in", wait, "err", err)
+func (p *Processor) failed(err error) {
 	if p.cfg.Health != nil {
 		p.cfg.Health.fail(p.cfg.Queue, err)
 	}

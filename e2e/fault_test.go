@@ -239,14 +239,15 @@ func pgHostPort(t *testing.T, dbURL string) string {
 }
 
 // metric reads one unlabelled metric from a process's /metrics.
-// metric sums every series of the metric name in p's /metrics.
+// metric sums every series of the metric name in p's /metrics; a name
+// with labels ({…}) names one series.
 func metric(t *testing.T, p *proc, name string) float64 {
 	t.Helper()
 	r := p.do("GET", "/metrics", "")
 	sum, found := 0.0, false
 	for _, line := range strings.Split(string(r.Body), "\n") {
 		rest, ok := strings.CutPrefix(line, name)
-		if !ok || !(strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "{")) {
+		if !ok || !(strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "{") && !strings.HasSuffix(name, "}")) {
 			continue
 		}
 		f, err := strconv.ParseFloat(rest[strings.LastIndexByte(rest, ' ')+1:], 64)

@@ -278,3 +278,24 @@ func fileMode(t *testing.T, path string) os.FileMode {
 	}
 	return st.Mode().Perm()
 }
+
+// checkMetrics runs `promtool check metrics` on p's /metrics: the names,
+// help and types Prometheus expects. scripts/test.sh installs promtool;
+// with CI=true a missing promtool fails the test.
+func checkMetrics(t *testing.T, p *proc) {
+	t.Helper()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("promtool is not installed (scripts/test.sh installs Debian's prometheus package)")
+		}
+		t.Log("promtool is not installed: /metrics not linted (scripts/test.sh installs it)")
+		return
+	}
+	r := p.do("GET", "/metrics", "")
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(r.Body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}

@@ -171,7 +171,7 @@ func TestRabbitCompetingConsumerProcesses(t *testing.T) {
 func TestRabbitMalformedPayload(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	c.consumer("analytics")
+	consumer := c.consumer("analytics")
 	p := c.producer()
 	waitConsumers(t, p, "chronicle.all", 1)
 	conn, err := amqp.Dial(c.url)
@@ -183,17 +183,37 @@ func TestRabbitMalformedPayload(t *testing.T) {
 	if err := ch.Publish("audit_events", "document.viewed", false, false, amqp.Publishing{MessageId: "poison-1", Body: []byte("{not json")}); err != nil {
 		t.Fatal(err)
 	}
+	// A well-formed event whose actor is not UTF-8: dead-lettered, never
+	// stored with U+FFFD in its place.
+	notUTF8 := "{\"id\":\"0195f0a4-0000-7000-8000-00000000abcd\",\"timestamp\":\"2026-01-02T03:04:05Z\",\"actor\":\"\xff\xfe\",\"action\":\"b\",\"resource_type\":\"c\",\"resource_id\":\"d\",\"event_type\":\"document.viewed\"}"
+	if err := ch.Publish("audit_events", "document.viewed", false, false, amqp.Publishing{MessageId: "poison-2", Body: []byte(notUTF8)}); err != nil {
+		t.Fatal(err)
+	}
 	var a struct{ ID string }
 	p.do("POST", "/events", seedEvent).json(t, &a)
 	storedOnce(t, p, []string{a.ID}, 0)
-	eventually(t, 10*time.Second, "the poison message in chronicle.all.dlq", func() bool {
+	eventually(t, 10*time.Second, "the poison messages in chronicle.all.dlq", func() bool {
 		for _, q := range rabbitmqtest.Queues(t, c.vhost) {
 			if q.Name == "chronicle.all.dlq" {
-				return q.Messages == 1
+				return q.Messages == 2
 			}
 		}
 		return false
 	})
+	if r := p.do("GET", "/events/0195f0a4-0000-7000-8000-00000000abcd", ""); r.Status != 404 {
+		t.Fatalf("an event that is not UTF-8 was stored: %d %s", r.Status, r.Body)
+	}
+	r := p.do("GET", "/dlq/chronicle.all.dlq", "")
+	r.expect(t, 200, `invalid text: field \"actor\" is not valid UTF-8`)
+	// The consumer process says what it stored and dead-lettered, by queue
+	// and reason.
+	eventually(t, 10*time.Second, "the consumer's counters", func() bool {
+		return metric(t, consumer, `chronicle_events_dead_lettered_total{queue="chronicle.all",reason="parse_error"}`) == 1 &&
+			metric(t, consumer, `chronicle_events_dead_lettered_total{queue="chronicle.all",reason="invalid_text"}`) == 1 &&
+			metric(t, consumer, `chronicle_events_stored_total{queue="chronicle.all"}`) >= 1
+	})
+	checkMetrics(t, consumer)
+	checkMetrics(t, p)
 }
 
 // A broker that is not there yet: the service starts, says it is

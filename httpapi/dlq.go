@@ -7,6 +7,7 @@ import (
 
 	"github.com/chronicle-audit/chronicle"
 	"github.com/chronicle-audit/chronicle/api"
+	"github.com/chronicle-audit/chronicle/ingest"
 )
 
 // The Invalid Message Channel over HTTP: list the dead-letter queues,
@@ -26,8 +27,19 @@ func (s *Server) listDLQs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) peekDLQ(w http.ResponseWriter, r *http.Request) {
+	q, err := query(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for k := range q {
+		if k != "limit" {
+			s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "unknown query parameter %q", k))
+			return
+		}
+	}
 	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
+	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > chronicle.MaxLimit {
 			s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "limit must be an integer from 1 to %d, not %q", chronicle.MaxLimit, v))
@@ -50,6 +62,9 @@ func (s *Server) peekDLQ(w http.ResponseWriter, r *http.Request) {
 // body; allowEmpty says whether {} (everything) is acceptable.
 func selection(body []byte, allowEmpty bool) (chronicle.Selection, error) {
 	var in api.Selection
+	if err := ingest.CheckUTF8(body); err != nil {
+		return chronicle.Selection{}, err
+	}
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &in); err != nil {
 			return chronicle.Selection{}, chronicle.Errorf(chronicle.ErrInvalid, `body must be {} (all), {"limit":N}, {"ids":[...]} or {"all":true}: %v`, err)
@@ -70,11 +85,12 @@ func selection(body []byte, allowEmpty bool) (chronicle.Selection, error) {
 }
 
 func (s *Server) replayDLQ(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
+	body, release, err := s.readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	defer release()
 	sel, err := selection(body, true)
 	if err != nil {
 		s.fail(w, r, err)
@@ -90,11 +106,12 @@ func (s *Server) replayDLQ(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) purgeDLQ(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
+	body, release, err := s.readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	defer release()
 	sel, err := selection(body, false)
 	if err != nil {
 		s.fail(w, r, err)

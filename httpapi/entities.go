@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -17,13 +19,16 @@ import (
 // an empty one. The attributes may also come as "metadata", the name
 // earlier documentation used; both are accepted.
 type entityInput struct {
-	Key        *string           `json:"key"`
-	Name       *string           `json:"name"`
-	Attributes map[string]string `json:"attributes"`
-	Metadata   map[string]string `json:"metadata"`
+	Key        *string            `json:"key"`
+	Name       *string            `json:"name"`
+	Attributes map[string]*string `json:"attributes"`
+	Metadata   map[string]*string `json:"metadata"`
 }
 
 func decodeEntity(body []byte) (*chronicle.Entity, error) {
+	if err := ingest.CheckUTF8(body); err != nil {
+		return nil, err
+	}
 	var in entityInput
 	if err := json.Unmarshal(body, &in); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -32,12 +37,16 @@ func decodeEntity(body []byte) (*chronicle.Entity, error) {
 		}
 		return nil, chronicle.Errorf(chronicle.ErrInvalid, "invalid JSON: %v", err)
 	}
-	e := &chronicle.Entity{Attributes: in.Attributes}
-	if e.Attributes == nil {
-		e.Attributes = in.Metadata
+	attrs, field := in.Attributes, "attributes"
+	if attrs == nil {
+		attrs, field = in.Metadata, "metadata"
 	}
-	if e.Attributes == nil {
-		e.Attributes = map[string]string{}
+	e := &chronicle.Entity{Attributes: make(map[string]string, len(attrs))}
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
+		if attrs[k] == nil {
+			return nil, chronicle.Errorf(chronicle.ErrInvalid, "field %q must be a string, not null", field+"."+k)
+		}
+		e.Attributes[k] = *attrs[k]
 	}
 	if in.Key == nil || strings.TrimSpace(*in.Key) == "" {
 		return nil, chronicle.Errorf(chronicle.ErrInvalid, "missing required field \"key\"")
@@ -46,6 +55,11 @@ func decodeEntity(body []byte) (*chronicle.Entity, error) {
 		return nil, chronicle.Errorf(chronicle.ErrInvalid, "missing required field \"name\"")
 	}
 	e.Key, e.Name = strings.TrimSpace(*in.Key), strings.TrimSpace(*in.Name)
+	for _, err := range []error{ingest.Identifier("key", e.Key), ingest.Identifier("name", e.Name), ingest.TextMap(field, e.Attributes)} {
+		if err != nil {
+			return nil, err
+		}
+	}
 	for field, v := range map[string]string{"key": e.Key, "name": e.Name} {
 		if utf8.RuneCountInString(v) > ingest.MaxFieldLen {
 			return nil, &chronicle.ValidationError{Field: field, Reason: fmt.Sprintf("%s is longer than %d characters", field, ingest.MaxFieldLen)}
@@ -63,11 +77,12 @@ func decodeEntity(body []byte) (*chronicle.Entity, error) {
 }
 
 func (s *Server) putEntity(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
+	body, release, err := s.readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	defer release()
 	e, err := decodeEntity(body)
 	if err == nil {
 		err = s.cfg.Store.PutEntity(r.Context(), e)

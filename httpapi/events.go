@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"encoding/base64"
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,20 +10,16 @@ import (
 
 	"github.com/chronicle-audit/chronicle"
 	"github.com/chronicle-audit/chronicle/api"
-	"github.com/chronicle-audit/chronicle/ingest"
 )
 
-// readBody reads at most ingest.MaxBodyBytes.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, ingest.MaxBodyBytes))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return nil, chronicle.Errorf(chronicle.ErrTooLarge, "request body is larger than %d bytes", ingest.MaxBodyBytes)
-	case err != nil:
-		return nil, chronicle.Errorf(chronicle.ErrInvalid, "read request body: %v", err)
+// query parses r's query string, refusing a malformed one: dropping what
+// does not parse would silently drop filters and return everything.
+func query(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, chronicle.Errorf(chronicle.ErrInvalid, "malformed query string: %v", err)
 	}
-	return body, nil
+	return q, nil
 }
 
 // Query parameters of GET /events.
@@ -108,7 +102,11 @@ func decodeCursor(s string) (chronicle.Position, error) {
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := query(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	f, err := parseFilter(q)
 	if err != nil {
 		s.fail(w, r, err)
@@ -134,7 +132,11 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 // GET /events (limit and cursor aside), e.g. for a load test to know when
 // everything it sent is stored.
 func (s *Server) countEvents(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := query(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if q.Has("limit") || q.Has("cursor") {
 		s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "count takes the filters of GET /events, not limit or cursor"))
 		return

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -28,8 +27,9 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultMaxInflight   = 1024
-	DefaultMaxBatchBytes = 8 << 20
+	DefaultMaxInflight      = 1024
+	DefaultMaxBufferedBytes = 64 << 20
+	DefaultBodyTimeout      = 10 * time.Second
 )
 
 // Config holds what the API serves.
@@ -63,9 +63,15 @@ type Config struct {
 	// once; beyond it requests get 429 at once instead of queueing.
 	// Defaults to DefaultMaxInflight.
 	MaxInflight int
-	// MaxBatchBytes bounds a batch request's body. Defaults to
-	// DefaultMaxBatchBytes.
-	MaxBatchBytes int64
+	// MaxBodyBytes bounds every request body, a batch's included.
+	// Defaults to ingest.MaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxBufferedBytes bounds the bytes all request bodies hold at once;
+	// beyond it requests get 503. Defaults to DefaultMaxBufferedBytes.
+	MaxBufferedBytes int64
+	// BodyTimeout bounds the time a client may take to send a request
+	// body. Defaults to DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// Now is the clock of idempotency records. Defaults to time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
@@ -82,8 +88,14 @@ func (c *Config) withDefaults() {
 	if c.MaxInflight <= 0 {
 		c.MaxInflight = DefaultMaxInflight
 	}
-	if c.MaxBatchBytes <= 0 {
-		c.MaxBatchBytes = DefaultMaxBatchBytes
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = ingest.MaxBodyBytes
+	}
+	if c.MaxBufferedBytes <= 0 {
+		c.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = DefaultBodyTimeout
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -96,12 +108,14 @@ type Server struct {
 	mux      *http.ServeMux
 	draining atomic.Bool
 	inflight chan struct{}
+	buffered *budget // bytes held by request bodies
 }
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	cfg.withDefaults()
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), inflight: make(chan struct{}, cfg.MaxInflight)}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), inflight: make(chan struct{}, cfg.MaxInflight),
+		buffered: &budget{limit: cfg.MaxBufferedBytes}}
 	s.routes()
 	return s
 }
@@ -148,31 +162,39 @@ func (s *Server) handle(pattern string, need auth.Scope, h http.HandlerFunc) {
 	}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.Auth != nil {
-			scopes, label, ok := s.authenticate(r)
+			p, ok := s.authenticate(r)
 			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="chronicle"`)
 				s.reject(r, "unauthorized")
 				writeError(w, http.StatusUnauthorized, "missing or unknown API key: send Authorization: Bearer <key>")
 				return
 			}
-			if need != 0xff && !scopes.Allows(need) {
+			if need != 0xff && !p.Scopes.Allows(need) {
 				s.reject(r, "forbidden")
-				logger(r).Warn("API key lacks the scope", "key", label, "need", need.String(), "has", scopes.String())
+				logger(r).Warn("API key lacks the scope", "key", p.Label, "need", need.String(), "has", p.Scopes.String())
 				writeError(w, http.StatusForbidden, "this API key may not do that: it needs the "+need.String()+" scope")
 				return
 			}
+			r = r.WithContext(context.WithValue(r.Context(), principalKey, p))
 		}
 		h(w, r)
 	})
 }
 
-func (s *Server) authenticate(r *http.Request) (auth.Scope, string, bool) {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || token == "" {
-		return 0, "", false
+func (s *Server) authenticate(r *http.Request) (auth.Principal, bool) {
+	token, ok := auth.BearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		return auth.Principal{}, false
 	}
 	s.cfg.Auth.Refresh()
-	return s.cfg.Auth.Keyring().Authenticate(strings.TrimSpace(token))
+	return s.cfg.Auth.Keyring().Authenticate(token)
+}
+
+// principal returns who made r: the API key's principal, or the zero
+// principal (ID "") when access control is off.
+func principal(r *http.Request) auth.Principal {
+	p, _ := r.Context().Value(principalKey).(auth.Principal)
+	return p
 }
 
 // reject counts a refused POST /events by reason.
@@ -191,6 +213,7 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	loggerKey
+	principalKey
 )
 
 // RequestIDHeader carries the request id, in and out.
@@ -262,6 +285,10 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 }
+
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines, flushing).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code

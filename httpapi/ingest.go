@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"time"
@@ -39,6 +38,22 @@ type answer struct {
 // round). It answers 202 only once the transport holds every accepted
 // event durably.
 func (s *Server) createEvents(w http.ResponseWriter, r *http.Request) {
+	key, hasKey := r.Header[IdempotencyKeyHeader]
+	if hasKey && (len(key) != 1 || !printable(key[0], 255)) {
+		s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "Idempotency-Key must be one value of 1 to 255 printable ASCII characters"))
+		return
+	}
+	// Refuse before reading what could not be taken anyway.
+	if err := s.cfg.Publisher.Congested(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body, release, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer release()
 	// Admission control: a bounded number of requests in the pipeline;
 	// beyond it, shed load at once rather than queue without bound.
 	select {
@@ -50,27 +65,9 @@ func (s *Server) createEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many requests in flight (%d); retry later", cap(s.inflight)))
 		return
 	}
-	if err := s.cfg.Publisher.Congested(); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	key := r.Header.Get(IdempotencyKeyHeader)
-	if key != "" && (len(key) > 255 || !validRequestID(key[:min(len(key), 128)])) {
-		s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "Idempotency-Key must be 1 to 255 printable ASCII characters"))
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBatchBytes))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		s.fail(w, r, chronicle.Errorf(chronicle.ErrTooLarge, "request body is larger than %d bytes", s.cfg.MaxBatchBytes))
-		return
-	} else if err != nil {
-		s.fail(w, r, chronicle.Wrap(chronicle.ErrInvalid, "cannot read the request body", err))
-		return
-	}
 	a, err := s.process(r, body)
-	if err == nil && key != "" {
-		a, err = s.claim(r, key, body, a)
+	if err == nil && hasKey {
+		a, err = s.claim(r, key[0], body, a)
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -104,9 +101,6 @@ func (s *Server) process(r *http.Request, body []byte) (answer, error) {
 		return answer{}, err
 	}
 	if !batch {
-		if len(body) > ingest.MaxBodyBytes {
-			return answer{}, chronicle.Errorf(chronicle.ErrTooLarge, "request body is larger than %d bytes", ingest.MaxBodyBytes)
-		}
 		e, err := s.prepare(r, body)
 		if err != nil {
 			return answer{}, err
@@ -208,7 +202,7 @@ func splitBatch(contentType string, body []byte) ([]json.RawMessage, bool, error
 func (s *Server) claim(r *http.Request, key string, body []byte, a answer) (answer, error) {
 	sum := sha256.Sum256(body)
 	rec := &chronicle.IdempotencyRecord{
-		Key: key, Fingerprint: hex.EncodeToString(sum[:]), Status: a.status, Response: a.body,
+		Scope: principal(r).ID, Key: key, Fingerprint: hex.EncodeToString(sum[:]), Status: a.status, Response: a.body,
 		Events: a.events, CreatedAt: s.cfg.Now().UTC(),
 	}
 	old, claimed, err := s.cfg.Store.ClaimIdempotencyKey(r.Context(), rec)

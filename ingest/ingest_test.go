@@ -46,7 +46,7 @@ func TestDecode(t *testing.T) {
 		{"OKEscapedBackslashU", `{"actor":"a\\ud800","action":"b","resource_type":"c","resource_id":"d"}`, ""},
 		{"ErrNULInActor", `{"actor":"a\u0000b","action":"b","resource_type":"c","resource_id":"d"}`, `field "actor" holds the control character U+0000`},
 		{"ErrNULInMetadata", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"k":"x\u0000"}}`, `field "metadata.k" holds the control character U+0000`},
-		{"ErrControlInMetadataKey", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"k\u0001":"x"}}`, `a metadata key holds the control character U+0001`},
+		{"ErrControlInMetadataKey", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"k\u0001":"x"}}`, `a key of "metadata" holds the control character U+0001`},
 		{"ErrDELInResourceID", "{\"actor\":\"a\",\"action\":\"b\",\"resource_type\":\"c\",\"resource_id\":\"d\x7f\"}", `field "resource_id" holds the control character U+007F`},
 		{"ErrNewlineInActor", `{"actor":"a\nb","action":"b","resource_type":"c","resource_id":"d"}`, `field "actor" holds the control character U+000A`},
 		{"OKNewlineAndTabInMetadataValue", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","metadata":{"note":"line 1\n\tline 2\r\n"}}`, ""},

@@ -236,16 +236,31 @@ func checkControl(e *chronicle.Event) error {
 		{"resource_id", e.ResourceID}, {"event_type", e.EventType},
 		{"correlation_id", e.CorrelationID}, {"entity_key", e.EntityKey},
 	} {
-		if r, ok := control(f.v, false); ok {
-			return chronicle.Errorf(chronicle.ErrInvalid, "field %q holds the control character %U; identifiers may not", f.name, r)
+		if err := Identifier(f.name, f.v); err != nil {
+			return err
 		}
 	}
-	for k, v := range e.Metadata {
+	return TextMap("metadata", e.Metadata)
+}
+
+// Identifier refuses a control character in an identifier field.
+func Identifier(field, s string) error {
+	if r, ok := control(s, false); ok {
+		return chronicle.Errorf(chronicle.ErrInvalid, "field %q holds the control character %U; identifiers may not", field, r)
+	}
+	return nil
+}
+
+// TextMap refuses control characters in a map of free text such as
+// metadata or an entity's attributes: none in keys; in values none but
+// tab, line feed and carriage return.
+func TextMap(field string, m map[string]string) error {
+	for k, v := range m {
 		if r, ok := control(k, false); ok {
-			return chronicle.Errorf(chronicle.ErrInvalid, "a metadata key holds the control character %U; keys may not", r)
+			return chronicle.Errorf(chronicle.ErrInvalid, "a key of %q holds the control character %U; keys may not", field, r)
 		}
 		if r, ok := control(v, true); ok {
-			return chronicle.Errorf(chronicle.ErrInvalid, "field %q holds the control character %U; metadata values may hold only tab, line feed and carriage return", "metadata."+k, r)
+			return chronicle.Errorf(chronicle.ErrInvalid, "field %q holds the control character %U; %s values may hold only tab, line feed and carriage return", field+"."+k, r, field)
 		}
 	}
 	return nil

@@ -219,11 +219,12 @@ func (s *Store) ClaimIdempotencyKey(_ context.Context, rec *chronicle.Idempotenc
 	if s.idem == nil {
 		s.idem = map[string]*chronicle.IdempotencyRecord{}
 	}
-	if old, ok := s.idem[rec.Key]; ok {
+	k := rec.Scope + "\x00" + rec.Key
+	if old, ok := s.idem[k]; ok {
 		return old, false, nil
 	}
 	c := *rec
-	s.idem[rec.Key] = &c
+	s.idem[k] = &c
 	return nil, true, nil
 }
 

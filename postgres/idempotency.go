@@ -30,9 +30,9 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec *chronicle.Idempote
 	for range 2 { // twice at most: the existing key may be forgotten in between
 		var claimed bool
 		err := s.run(ctx, false, func() error {
-			tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (key, fingerprint, status, response, events, created_at)
-				VALUES ($1, $2, $3, $4, $5::text::jsonb, $6) ON CONFLICT (key) DO NOTHING`,
-				rec.Key, rec.Fingerprint, rec.Status, response, string(events), rec.CreatedAt)
+			tag, err := s.pool.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, fingerprint, status, response, events, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7) ON CONFLICT (scope, key) DO NOTHING`,
+				rec.Scope, rec.Key, rec.Fingerprint, rec.Status, response, string(events), rec.CreatedAt)
 			claimed = tag.RowsAffected() == 1
 			return err
 		})
@@ -42,8 +42,8 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec *chronicle.Idempote
 		var existing *chronicle.IdempotencyRecord
 		err = s.run(ctx, true, func() error {
 			var err error
-			existing, err = scanIdempotency(s.pool.QueryRow(ctx, `SELECT key, fingerprint, status, response, events, created_at
-				FROM idempotency_keys WHERE key = $1`, rec.Key))
+			existing, err = scanIdempotency(s.pool.QueryRow(ctx, `SELECT scope, key, fingerprint, status, response, events, created_at
+				FROM idempotency_keys WHERE scope = $1 AND key = $2`, rec.Scope, rec.Key))
 			return err
 		})
 		if errors.Is(err, chronicle.ErrNotFound) {
@@ -57,7 +57,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec *chronicle.Idempote
 func scanIdempotency(row pgx.Row) (*chronicle.IdempotencyRecord, error) {
 	var r chronicle.IdempotencyRecord
 	var events []byte
-	if err := row.Scan(&r.Key, &r.Fingerprint, &r.Status, &r.Response, &events, &r.CreatedAt); err != nil {
+	if err := row.Scan(&r.Scope, &r.Key, &r.Fingerprint, &r.Status, &r.Response, &events, &r.CreatedAt); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(events, &r.Events); err != nil {

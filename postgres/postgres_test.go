@@ -16,10 +16,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/ingest"
+	"github.com/chronicle-audit/chronicle/inproc"
 	"github.com/chronicle-audit/chronicle/internal/journaltest"
 	"github.com/chronicle-audit/chronicle/internal/migrationtest"
 	"github.com/chronicle-audit/chronicle/internal/storetest"
 	"github.com/chronicle-audit/chronicle/internal/testlog"
+	"github.com/chronicle-audit/chronicle/internal/transporttest"
 	"github.com/chronicle-audit/chronicle/migration"
 	"github.com/chronicle-audit/chronicle/postgres"
 )
@@ -506,4 +509,45 @@ func fakeServer(t testing.TB) *fake {
 	})
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	return f
+}
+
+// PostgreSQL cannot store a NUL character (SQLSTATE 22021). An event that
+// reaches it anyway (ingestion refuses NUL; this one is published straight
+// to the in-process transport) is dead-lettered with the store's reason,
+// and the events around it are stored: it cannot stall its consumers.
+func TestNULDeadLetteredNotRetried(t *testing.T) {
+	t.Parallel()
+	s, _ := open(t)
+	tr, err := inproc.New(t.Context(), inproc.Config{Routing: transporttest.SingleRoute(t), Journal: s, Check: ingest.Check,
+		ConsumerCount: 1, Logger: testLogger(t, nil)})
+	must(t, err)
+	t.Cleanup(func() { tr.Close(context.Background()) })
+	var good []*chronicle.Event
+	for i := range 8 {
+		e := transporttest.NewEvent("document.viewed")
+		if i == 3 {
+			e.Actor = "nul\x00actor"
+			must(t, tr.Publish(t.Context(), []*chronicle.Event{e}))
+			continue
+		}
+		good = append(good, e)
+		must(t, tr.Publish(t.Context(), []*chronicle.Event{e}))
+	}
+	must(t, tr.StartConsumers(t.Context(), "default"))
+	transporttest.Eventually(t, 20*time.Second, "the other events stored", func() bool {
+		for _, e := range good {
+			if _, err := s.Event(t.Context(), e.ID); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	var dl []chronicle.DeadLetter
+	transporttest.Eventually(t, 10*time.Second, "the NUL event dead-lettered", func() bool {
+		dl, _ = tr.PeekDeadLetters(t.Context(), "chronicle.all.dlq", 0)
+		return len(dl) == 1
+	})
+	if !strings.Contains(dl[0].Reason, "store refused the event") || !strings.Contains(dl[0].Reason, "22021") {
+		t.Fatalf("dead letter reason = %q", dl[0].Reason)
+	}
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# services.sh up|down|status: the local PostgreSQL and RabbitMQ that the
+# services.sh up|down|status|tools: the local PostgreSQL and RabbitMQ that the
 # rabbitmq/postgres modes and the test suite use. `up` starts them (on
 # Debian, installing them with apt when they are missing), enables
 # RabbitMQ's management plugin (tests create a vhost each through it) and
@@ -22,7 +22,10 @@ wait_for() { # wait_for NAME SECONDS COMMAND...
 apt_install() {
   command -v apt-get >/dev/null || { log "cannot install $*: no apt-get here; install them or use docker-compose.yml"; return 1; }
   log "installing $* with apt"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 || {
+    as_root apt-get update -q >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
+  }
 }
 
 pg_up() {
@@ -59,8 +62,15 @@ rabbit_up() {
   wait_for "RabbitMQ AMQP port" 60 bash -c '</dev/tcp/127.0.0.1/5672'
 }
 
+# tools_up installs the programs tests drive besides the services:
+# promtool (Debian's prometheus package) to lint /metrics.
+tools_up() {
+  if ! command -v promtool >/dev/null; then apt_install prometheus; fi
+}
+
 case "${1:-up}" in
   up) pg_up; rabbit_up; log "PostgreSQL and RabbitMQ are up" ;;
+  tools) tools_up ;;
   down)
     as_root rabbitmqctl -q stop >/dev/null 2>&1 || true
     if command -v pg_ctlcluster >/dev/null; then
@@ -70,5 +80,5 @@ case "${1:-up}" in
   status)
     pg_isready -h 127.0.0.1 -p 5432 || true
     as_root rabbitmqctl -q status >/dev/null 2>&1 && echo "RabbitMQ: running" || echo "RabbitMQ: not running" ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|tools" >&2; exit 2 ;;
 esac

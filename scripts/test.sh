@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 scripts/services.sh up
+scripts/services.sh tools
 
 me=$(id -un)
 export CHRONICLE_TEST_DATABASE_URL=${CHRONICLE_TEST_DATABASE_URL:-postgres://$me@127.0.0.1:5432/postgres?sslmode=disable}
@@ -32,7 +33,7 @@ go test -race -count=1 -timeout 12m "${pkgs[@]}"
 
 if [ $# -eq 0 ]; then
   echo "== fuzz targets, briefly (regressions only; corpus in testdata/fuzz)"
-  for target in routing:FuzzMatch routing:FuzzParse ingest:FuzzIngest; do
+  for target in routing:FuzzMatch routing:FuzzParse ingest:FuzzIngest ingest:FuzzCheckUTF8 httpapi:FuzzPostEvents httpapi:FuzzQuery; do
     pkg=${target%%:*} fn=${target##*:}
     go test -run '^$' -fuzz "^${fn}\$" -fuzztime "${FUZZTIME:-5s}" "./$pkg/" >/dev/null
   done

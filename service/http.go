@@ -48,9 +48,9 @@ func (s *Service) serveDebug(addr string, keys *auth.Source) error {
 			token, ok := auth.BearerToken(r.Header.Get("Authorization"))
 			if ok {
 				keys.Refresh()
-				var scopes auth.Scope
-				scopes, _, ok = keys.Keyring().Authenticate(token)
-				ok = ok && scopes.Allows(auth.Admin)
+				var p auth.Principal
+				p, ok = keys.Keyring().Authenticate(token)
+				ok = ok && p.Scopes.Allows(auth.Admin)
 			}
 			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="chronicle"`)

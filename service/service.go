@@ -108,13 +108,15 @@ func (s *Service) Open(ctx context.Context) error {
 func (s *Service) serve() error {
 	c := s.cfg
 	apiCfg := httpapi.Config{
-		Transport:   s.gateway.Name(),
-		Store:       s.store,
-		Health:      []chronicle.Pinger{s.gateway},
-		HealthOnly:  !c.ServesAPI(),
-		Metrics:     s.metrics,
-		MaxInflight: c.MaxInflight,
-		Logger:      s.logger,
+		Transport:        s.gateway.Name(),
+		Store:            s.store,
+		Health:           []chronicle.Pinger{s.gateway},
+		HealthOnly:       !c.ServesAPI(),
+		Metrics:          s.metrics,
+		MaxInflight:      c.MaxInflight,
+		MaxBufferedBytes: c.MaxBufferedBytes,
+		BodyTimeout:      c.BodyTimeout,
+		Logger:           s.logger,
 	}
 	if c.RunsConsumers() {
 		apiCfg.Health = append(apiCfg.Health, s.health)

@@ -25,9 +25,9 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec *chronicle.Idempote
 	claimed := false
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		existing, claimed = nil, false
-		res, err := tx.Exec(`INSERT INTO idempotency_keys (key, fingerprint, status, response, events, created_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
-			rec.Key, rec.Fingerprint, rec.Status, rec.Response, events, rec.CreatedAt.UnixMicro())
+		res, err := tx.Exec(`INSERT INTO idempotency_keys (scope, key, fingerprint, status, response, events, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO NOTHING`,
+			rec.Scope, rec.Key, rec.Fingerprint, rec.Status, rec.Response, events, rec.CreatedAt.UnixMicro())
 		if err != nil {
 			return err
 		}
@@ -35,8 +35,8 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec *chronicle.Idempote
 			claimed = true
 			return nil
 		}
-		existing, err = scanIdempotency(tx.QueryRow(`SELECT key, fingerprint, status, response, events, created_at
-			FROM idempotency_keys WHERE key = ?`, rec.Key))
+		existing, err = scanIdempotency(tx.QueryRow(`SELECT scope, key, fingerprint, status, response, events, created_at
+			FROM idempotency_keys WHERE scope = ? AND key = ?`, rec.Scope, rec.Key))
 		return err
 	})
 	return existing, claimed, err
@@ -46,7 +46,7 @@ func scanIdempotency(row *sql.Row) (*chronicle.IdempotencyRecord, error) {
 	var r chronicle.IdempotencyRecord
 	var events []byte
 	var created int64
-	if err := row.Scan(&r.Key, &r.Fingerprint, &r.Status, &r.Response, &events, &created); err != nil {
+	if err := row.Scan(&r.Scope, &r.Key, &r.Fingerprint, &r.Status, &r.Response, &events, &created); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, errors.New("idempotency key vanished while being claimed")
 		}

@@ -413,11 +413,7 @@ func testPing(t *testing.T, s chronicle.Store) {
 	}
 }
 
-func testIdempotency(t *testing.T, s chronicle.Store) {
-	is, ok := s.(chronicle.IdempotencyStore)
-	if !ok {
-		t.Fatalf("%T does not keep idempotency keys", s)
-	}
+func testIdempotency(t *testing.T, is chronicle.Store) {
 	e := NewEvent(0, func(e *chronicle.Event) { e.Metadata = map[string]string{"k": "v"} })
 	rec := &chronicle.IdempotencyRecord{Key: "key-1", Fingerprint: "fp-1", Status: 202,
 		Response: []byte(`{"status":"accepted","id":"` + e.ID + `"}`), Events: []*chronicle.Event{e}, CreatedAt: base}
@@ -431,8 +427,17 @@ func testIdempotency(t *testing.T, s chronicle.Store) {
 		t.Fatalf("second claim = %v, %v, %v", old, claimed, err)
 	}
 	if old.Fingerprint != "fp-1" || old.Status != 202 || string(old.Response) != string(rec.Response) ||
-		len(old.Events) != 1 || !equalEvent(old.Events[0], e) || !old.CreatedAt.Equal(base) {
+		len(old.Events) != 1 || !equalEvent(old.Events[0], e) || !old.CreatedAt.Equal(base) || old.Scope != "" {
 		t.Fatalf("existing record = %+v", old)
+	}
+	// The same key in another scope (another API key) is another key.
+	scoped := other
+	scoped.Scope = "principal-b"
+	if old, claimed, err := is.ClaimIdempotencyKey(ctx(t), &scoped); err != nil || !claimed || old != nil {
+		t.Fatalf("the key in another scope = %v, %v, %v; want a claim of its own", old, claimed, err)
+	}
+	if old, claimed, err := is.ClaimIdempotencyKey(ctx(t), &scoped); err != nil || claimed || old.Fingerprint != "fp-2" || old.Scope != "principal-b" {
+		t.Fatalf("the key again in its scope = %+v, %v, %v", old, claimed, err)
 	}
 	// Concurrent claims of one key: exactly one wins.
 	var wg sync.WaitGroup
@@ -465,8 +470,8 @@ func testIdempotency(t *testing.T, s chronicle.Store) {
 		t.Fatal(err)
 	}
 	forgot, err := is.ForgetIdempotencyKeys(ctx(t), base.Add(24*time.Hour))
-	if err != nil || forgot != 2 {
-		t.Fatalf("forget = %d, %v (want key-1 and race)", forgot, err)
+	if err != nil || forgot != 3 {
+		t.Fatalf("forget = %d, %v (want key-1 in both scopes and race)", forgot, err)
 	}
 	if _, claimed, _ := is.ClaimIdempotencyKey(ctx(t), rec); !claimed {
 		t.Fatal("a forgotten key is still claimed")

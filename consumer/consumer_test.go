@@ -1,0 +1,172 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/consumer"
+	"github.com/chronicle-audit/chronicle/internal/testlog"
+)
+
+// settler records what it is asked to settle and fails as told.
+type settler struct {
+	mu       sync.Mutex
+	calls    [][]*consumer.Item
+	failures int             // fail this many calls (transiently) first
+	refuse   map[string]bool // event ids the store refuses for good
+}
+
+func (s *settler) Settle(_ context.Context, items []*consumer.Item) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	copies := make([]*consumer.Item, len(items))
+	for i, it := range items {
+		c := *it
+		copies[i] = &c
+	}
+	s.calls = append(s.calls, copies)
+	if s.failures > 0 {
+		s.failures--
+		return chronicle.Unavailable(time.Second, "the store is down", nil)
+	}
+	for _, it := range items {
+		if it.Event != nil && s.refuse[it.Event.ID] {
+			return chronicle.Wrap(chronicle.ErrInvalid, "the store refuses this data", errors.New("SQLSTATE 22021"))
+		}
+	}
+	return nil
+}
+
+func messages(ids ...string) []*chronicle.Message {
+	var out []*chronicle.Message
+	for _, id := range ids {
+		if id == "bad" {
+			out = append(out, &chronicle.Message{ID: id, Body: []byte("not json")})
+			continue
+		}
+		out = append(out, &chronicle.Message{ID: id, Event: &chronicle.Event{ID: id}})
+	}
+	return out
+}
+
+// check trusts the decoded event and refuses everything else.
+func check(m *chronicle.Message) (*chronicle.Event, string) {
+	if m.Event != nil {
+		return m.Event, ""
+	}
+	return nil, "parse error: not json"
+}
+
+func processor(t *testing.T, h *consumer.Health) *consumer.Processor {
+	p, err := consumer.New(consumer.Config{Queue: "q", Check: check, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond,
+		Health: h, Logger: testlog.Warn(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestClassifiesAndSettlesOnce(t *testing.T) {
+	t.Parallel()
+	s := &settler{}
+	if err := processor(t, nil).Process(t.Context(), messages("a", "bad", "b"), s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.calls) != 1 || len(s.calls[0]) != 3 {
+		t.Fatalf("settled in %d calls", len(s.calls))
+	}
+	got := s.calls[0]
+	if got[0].Event == nil || got[1].Event != nil || got[1].Reason != "parse error: not json" || got[2].Index != 2 {
+		t.Fatalf("items = %+v %+v %+v", got[0], got[1], got[2])
+	}
+}
+
+func TestRetriesTransientFailures(t *testing.T) {
+	t.Parallel()
+	s := &settler{failures: 3}
+	if err := processor(t, nil).Process(t.Context(), messages("a", "b"), s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.calls) != 4 {
+		t.Fatalf("%d attempts, want 3 failures then a success", len(s.calls))
+	}
+}
+
+// The store refuses one event for good: it is dead-lettered with the
+// store's reason, every other item settled, each exactly once at the end.
+func TestIsolatesRefusedEvent(t *testing.T) {
+	t.Parallel()
+	s := &settler{refuse: map[string]bool{"e": true}}
+	ids := []string{"a", "b", "c", "d", "e", "f", "g", "bad"}
+	if err := processor(t, nil).Process(t.Context(), messages(ids...), s); err != nil {
+		t.Fatal(err)
+	}
+	settled := map[string]*consumer.Item{}
+	for i, call := range s.calls {
+		failed := false
+		for _, it := range call {
+			if it.Event != nil && s.refuse[it.Event.ID] {
+				failed = true
+			}
+		}
+		if failed {
+			continue
+		}
+		for _, it := range call {
+			if settled[it.Message.ID] != nil {
+				t.Fatalf("call %d settles %s again", i, it.Message.ID)
+			}
+			settled[it.Message.ID] = it
+		}
+	}
+	if len(settled) != len(ids) {
+		t.Fatalf("settled %d of %d items", len(settled), len(ids))
+	}
+	if it := settled["e"]; it.Event != nil || it.Reason != "store refused the event: the store refuses this data: SQLSTATE 22021" {
+		t.Fatalf("refused event settled as %+v", it)
+	}
+	if settled["a"].Event == nil || settled["g"].Event == nil {
+		t.Fatal("an event around the refused one was not stored")
+	}
+}
+
+func TestStopsWhenContextEnds(t *testing.T) {
+	t.Parallel()
+	s := &settler{failures: 1 << 30}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := processor(t, nil).Process(ctx, messages("a"), s); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Process after ctx ended = %v", err)
+	}
+}
+
+// Health reports a queue whose consumers have failed for longer than
+// FailingAfter, and forgets it once a batch is settled.
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	h := &consumer.Health{FailingAfter: 10 * time.Second, Now: func() time.Time { return now }}
+	s := &settler{failures: 1}
+	p := processor(t, h)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // fail once, then give up
+	p.Process(ctx, messages("a"), s)
+	if err := h.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping right after a failure: %v", err)
+	}
+	now = now.Add(11 * time.Second)
+	err := h.Ping(t.Context())
+	if !errors.Is(err, chronicle.ErrUnavailable) || chronicle.Public(err) != "consumers keep failing to settle their batches: q (failing for 11s, 1 attempts)" {
+		t.Fatalf("Ping after 11s of failure = %v (public %q)", err, chronicle.Public(err))
+	}
+	if err := p.Process(t.Context(), messages("b"), s); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping after a success: %v", err)
+	}
+}
