@@ -126,9 +126,11 @@ func New(cfg Config) (*Processor, error) {
 // leaves the batch unsettled, to be delivered again.
 func (p *Processor) Process(ctx context.Context, msgs []*chronicle.Message, s Settler) error {
 	verdicts := chronicle.Classify(msgs, p.cfg.Check)
+	all := make([]Item, len(msgs))
 	items := make([]*Item, len(msgs))
 	for i, v := range verdicts {
-		items[i] = &Item{Index: i, Message: msgs[i], Event: v.Event, Reason: v.Reason}
+		all[i] = Item{Index: i, Message: msgs[i], Event: v.Event, Reason: v.Reason}
+		items[i] = &all[i]
 	}
 	return p.settle(ctx, s, items)
 }

@@ -92,13 +92,21 @@ func TestREADMEVariables(t *testing.T) {
 		}
 		src.Write(b)
 	}
-	vars := unique(regexp.MustCompile(`\b((?:CHRONICLE|RABBITMQ|POSTGRES)_[A-Z_]+|DATABASE_URL)\b`).FindAllStringSubmatch(readme(t), -1))
-	for _, v := range vars {
+	varRE := regexp.MustCompile(`\b((?:CHRONICLE|RABBITMQ|POSTGRES)_[A-Z_]+|DATABASE_URL)\b`)
+	text := readme(t)
+	for _, v := range unique(varRE.FindAllStringSubmatch(text, -1)) {
 		if v == "CHRONICLE_TEST_DATABASE_URL" {
 			continue
 		}
 		if !strings.Contains(src.String(), `"`+v+`"`) {
 			t.Errorf("README names %s, which the configuration does not read", v)
+		}
+	}
+	// And the other way round: every variable the configuration reads is
+	// documented.
+	for _, v := range unique(regexp.MustCompile(`"((?:CHRONICLE|RABBITMQ|POSTGRES)_[A-Z_]+|DATABASE_URL)"`).FindAllStringSubmatch(src.String(), -1)) {
+		if !strings.Contains(text, "`"+v+"`") && !strings.Contains(text, v) {
+			t.Errorf("the configuration reads %s, which the README does not document", v)
 		}
 	}
 }

@@ -37,64 +37,78 @@ func (b *budget) give(n int64) { b.held.Add(-n) }
 // firstRead is how much room a body gets before it grows.
 const firstRead = 4 << 10
 
+// body is a request body held against the budget.
+type body struct {
+	data []byte
+	held int64
+	b    *budget
+}
+
+// release gives the body's bytes back to the budget once it is no longer
+// needed.
+func (b *body) release() { b.b.give(b.held) }
+
+// grow makes room for more of the body, up to ceiling bytes, if the budget
+// allows.
+func (b *body) grow(ceiling int64) error {
+	n := min(max(2*int64(cap(b.data)), firstRead), ceiling)
+	if !b.b.take(n - int64(cap(b.data))) {
+		return chronicle.Unavailable(time.Second, "too much request data in flight; retry later", nil)
+	}
+	b.held += n - int64(cap(b.data))
+	nb := make([]byte, len(b.data), n)
+	copy(nb, b.data)
+	b.data = nb
+	return nil
+}
+
 // readBody reads r's body: at most MaxBodyBytes (413 when Content-Length
 // announces more, before anything is read, and when the body crosses the
-// limit, whatever it holds), within BodyTimeout. release gives its bytes
-// back to the budget once the body is no longer needed; it is nil on
-// error.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
+// limit, whatever it holds), within BodyTimeout. The caller releases it.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*body, error) {
 	limit := s.cfg.MaxBodyBytes
-	tooLarge := chronicle.Errorf(chronicle.ErrTooLarge, "request body is larger than %d bytes", limit)
 	if r.ContentLength > limit {
-		return nil, nil, tooLarge
+		return nil, tooLarge(limit)
 	}
 	// Best effort: a ResponseWriter that cannot set deadlines (a test's
 	// recorder) reads without one.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
-	held := int64(0)
-	release = func() { s.buffered.give(held) }
 	// Room grows with what arrives, up to what was announced (and one
 	// more byte, to see the end), never to the limit on trust.
 	ceiling := limit + 1
 	if r.ContentLength >= 0 {
 		ceiling = r.ContentLength + 1
 	}
-	grow := func(buf []byte) ([]byte, error) {
-		n := min(max(2*int64(cap(buf)), firstRead), ceiling)
-		if !s.buffered.take(n - int64(cap(buf))) {
-			return nil, chronicle.Unavailable(time.Second, "too much request data in flight; retry later", nil)
-		}
-		held += n - int64(cap(buf))
-		nb := make([]byte, len(buf), n)
-		copy(nb, buf)
-		return nb, nil
-	}
-	var buf []byte
+	b := &body{b: s.buffered}
 	for {
-		if len(buf) == cap(buf) {
-			if buf, err = grow(buf); err != nil {
-				release()
-				return nil, nil, err
+		if len(b.data) == cap(b.data) {
+			if err := b.grow(ceiling); err != nil {
+				b.release()
+				return nil, err
 			}
 		}
-		n, err := r.Body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
-			release()
-			return nil, nil, tooLarge
+		n, err := r.Body.Read(b.data[len(b.data):cap(b.data)])
+		b.data = b.data[:len(b.data)+n]
+		if int64(len(b.data)) > limit {
+			b.release()
+			return nil, tooLarge(limit)
 		}
 		switch {
 		case errors.Is(err, io.EOF):
-			return buf, release, nil
+			return b, nil
 		case err != nil:
-			release()
+			b.release()
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				return nil, nil, chronicle.Errorf(chronicle.ErrInvalid, "the request body did not arrive within %v", s.cfg.BodyTimeout)
+				return nil, chronicle.Errorf(chronicle.ErrInvalid, "the request body did not arrive within %v", s.cfg.BodyTimeout)
 			}
-			return nil, nil, chronicle.Wrap(chronicle.ErrInvalid, "cannot read the request body", err)
+			return nil, chronicle.Wrap(chronicle.ErrInvalid, "cannot read the request body", err)
 		}
 	}
+}
+
+func tooLarge(limit int64) error {
+	return chronicle.Errorf(chronicle.ErrTooLarge, "request body is larger than %d bytes", limit)
 }
 
 // printable reports whether s is 1 to max printable ASCII characters: a

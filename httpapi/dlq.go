@@ -85,12 +85,13 @@ func selection(body []byte, allowEmpty bool) (chronicle.Selection, error) {
 }
 
 func (s *Server) replayDLQ(w http.ResponseWriter, r *http.Request) {
-	body, release, err := s.readBody(w, r)
+	b, err := s.readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	defer release()
+	defer b.release()
+	body := b.data
 	sel, err := selection(body, true)
 	if err != nil {
 		s.fail(w, r, err)
@@ -106,12 +107,13 @@ func (s *Server) replayDLQ(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) purgeDLQ(w http.ResponseWriter, r *http.Request) {
-	body, release, err := s.readBody(w, r)
+	b, err := s.readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	defer release()
+	defer b.release()
+	body := b.data
 	sel, err := selection(body, false)
 	if err != nil {
 		s.fail(w, r, err)

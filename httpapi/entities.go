@@ -77,12 +77,13 @@ func decodeEntity(body []byte) (*chronicle.Entity, error) {
 }
 
 func (s *Server) putEntity(w http.ResponseWriter, r *http.Request) {
-	body, release, err := s.readBody(w, r)
+	b, err := s.readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	defer release()
+	defer b.release()
+	body := b.data
 	e, err := decodeEntity(body)
 	if err == nil {
 		err = s.cfg.Store.PutEntity(r.Context(), e)

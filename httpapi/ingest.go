@@ -48,12 +48,13 @@ func (s *Server) createEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	body, release, err := s.readBody(w, r)
+	b, err := s.readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	defer release()
+	defer b.release()
+	body := b.data
 	// Admission control: a bounded number of requests in the pipeline;
 	// beyond it, shed load at once rather than queue without bound.
 	select {

@@ -35,15 +35,14 @@ const (
 // input is the client's JSON. Pointers tell a missing key from an empty
 // value. Unknown keys, and a client-sent id or timestamp, are ignored.
 type input struct {
-	Actor         *string `json:"actor"`
-	Action        *string `json:"action"`
-	ResourceType  *string `json:"resource_type"`
-	ResourceID    *string `json:"resource_id"`
-	EventType     *string `json:"event_type"`
-	CorrelationID *string `json:"correlation_id"`
-	EntityKey     *string `json:"entity_key"`
-	// Metadata values are pointers so that null is told from "".
-	Metadata map[string]*string `json:"metadata"`
+	Actor         *string           `json:"actor"`
+	Action        *string           `json:"action"`
+	ResourceType  *string           `json:"resource_type"`
+	ResourceID    *string           `json:"resource_id"`
+	EventType     *string           `json:"event_type"`
+	CorrelationID *string           `json:"correlation_id"`
+	EntityKey     *string           `json:"entity_key"`
+	Metadata      map[string]string `json:"metadata"`
 }
 
 // message is input plus the envelope the server assigned, as it travels
@@ -60,6 +59,9 @@ type message struct {
 func Decode(data []byte) (*chronicle.Event, error) {
 	var in input
 	if err := unmarshal(data, &in); err != nil {
+		return nil, err
+	}
+	if err := nullMetadata(data, in.Metadata); err != nil {
 		return nil, err
 	}
 	e, err := in.event()
@@ -81,10 +83,6 @@ func (in *input) event() (*chronicle.Event, error) {
 			return nil, chronicle.Errorf(chronicle.ErrInvalid, "missing required field %q", f.name)
 		}
 	}
-	md, err := in.metadata()
-	if err != nil {
-		return nil, err
-	}
 	return &chronicle.Event{
 		Actor:         *in.Actor,
 		Action:        *in.Action,
@@ -93,25 +91,29 @@ func (in *input) event() (*chronicle.Event, error) {
 		EventType:     deref(in.EventType),
 		CorrelationID: deref(in.CorrelationID),
 		EntityKey:     deref(in.EntityKey),
-		Metadata:      md,
+		Metadata:      in.Metadata,
 	}, nil
 }
 
-// metadata is the metadata as strings; a null value is refused like any
-// other value that is not a string.
-func (in *input) metadata() (map[string]string, error) {
-	if in.Metadata == nil {
-		return nil, nil
+// nullMetadata refuses a null metadata value, which decoding into strings
+// turns into "" without a word, like any other value that is not a
+// string. Only a body that holds "null" at all is looked at again.
+func nullMetadata(data []byte, md map[string]string) error {
+	if len(md) == 0 || !bytes.Contains(data, []byte("null")) {
+		return nil
 	}
-	md := make(map[string]string, len(in.Metadata))
-	for _, k := range slices.Sorted(maps.Keys(in.Metadata)) {
-		v := in.Metadata[k]
-		if v == nil {
-			return nil, chronicle.Errorf(chronicle.ErrInvalid, "field %q must be a string, not null: metadata values are strings", "metadata."+k)
+	var aux struct {
+		Metadata map[string]*string `json:"metadata"`
+	}
+	if json.Unmarshal(data, &aux) != nil {
+		return nil
+	}
+	for _, k := range slices.Sorted(maps.Keys(aux.Metadata)) {
+		if aux.Metadata[k] == nil {
+			return chronicle.Errorf(chronicle.ErrInvalid, "field %q must be a string, not null: metadata values are strings", "metadata."+k)
 		}
-		md[k] = *v
 	}
-	return md, nil
+	return nil
 }
 
 func unmarshal(data []byte, v any) error {
@@ -402,6 +404,9 @@ func CheckBody(body []byte) (*chronicle.Event, string) {
 	var m message
 	if err := unmarshal(body, &m); err != nil {
 		return nil, "parse error: " + err.Error()
+	}
+	if err := nullMetadata(body, m.Metadata); err != nil {
+		return nil, "invalid field: " + err.Error()
 	}
 	e, err := m.event()
 	if err != nil {
