@@ -1,6 +1,10 @@
 package chronicle
 
-import "context"
+import (
+	"context"
+	"maps"
+	"time"
+)
 
 // The Messaging Gateway is the one door through which the HTTP API
 // publishes events and through which consumers are started, whatever the
@@ -91,4 +95,18 @@ type DeadLetterChannel interface {
 type Selection struct {
 	IDs   []string
 	Limit int
+	// By names who asked (an API key's label), for the replayed hop of
+	// each message's history.
+	By string
+}
+
+// Replayed returns m as it goes back from a dead-letter queue to queue at
+// at, asked for by by: a replayed hop added to its history. m itself is
+// not changed.
+func Replayed(m Message, queue, by, process string, at time.Time) Message {
+	h := make(map[string]string, len(m.Headers)+1)
+	maps.Copy(h, m.Headers)
+	h[HeaderHistory] = string(HistoryOf(&m).Append(Hop{Hop: HopReplayed, At: at, Process: process, Queue: queue, By: by}))
+	m.Headers = h
+	return m
 }

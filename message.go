@@ -18,7 +18,13 @@ type Message struct {
 	Headers map[string]string
 	// Event is the decoded form when the publisher had it, so an in-process
 	// consumer need not decode Body again. Consumers decode Body when nil.
+	// It may be shared by the copies of the message on several queues:
+	// consumers do not change it.
 	Event *Event
+	// Deliveries counts the times the message has been delivered from its
+	// queue, this time included (1 the first time), where the transport
+	// knows it.
+	Deliveries int
 }
 
 // Header names that Chronicle sets on messages.
@@ -46,13 +52,18 @@ type Death struct {
 	Exchange   string
 	RoutingKey string
 	At         time.Time
+	// History is the message's history up to its death (with the hop of
+	// the consumer that gave up on it); nil: the history it carries.
+	History History
+	// Process is the process in which it died, for its history.
+	Process string
 }
 
 // Kill returns m as it sits on a dead-letter queue: the death recorded in
 // its headers (the reason and origin of this death, the count raised, the
-// first death's time kept) and an ID, made up when the producer gave
-// none, so that every dead letter can be named in a replay or a purge.
-// m itself is not changed.
+// first death's time kept, a dead_lettered hop in its history) and an ID,
+// made up when the producer gave none, so that every dead letter can be
+// named in a replay or a purge. m itself is not changed.
 func Kill(m Message, d Death) Message {
 	h := make(map[string]string, len(m.Headers)+6)
 	maps.Copy(h, m.Headers)
@@ -67,6 +78,11 @@ func Kill(m Message, d Death) Message {
 	if h[HeaderFirstDeath] == "" {
 		h[HeaderFirstDeath] = d.At.UTC().Format(time.RFC3339Nano)
 	}
+	history := d.History
+	if history == nil {
+		history = HistoryOf(&m)
+	}
+	h[HeaderHistory] = string(history.Append(Hop{Hop: HopDeadLettered, At: d.At, Process: d.Process, Queue: d.Queue, Reason: d.Reason}))
 	m.Headers = h
 	m.Event = nil
 	if m.ID == "" {

@@ -10,6 +10,13 @@
 // field of the input itself; EventInput is what a client sends.
 package api
 
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/chronicle-audit/chronicle"
+)
+
 // Header names of the API.
 const (
 	// IdempotencyKeyHeader makes a POST /events safe to retry: a retry with
@@ -24,14 +31,16 @@ const (
 // action, and uses the request id as correlation_id, when they are not
 // given.
 type EventInput struct {
-	Actor         string            `json:"actor"`
-	Action        string            `json:"action"`
-	ResourceType  string            `json:"resource_type"`
-	ResourceID    string            `json:"resource_id"`
-	EventType     string            `json:"event_type,omitempty"`
-	CorrelationID string            `json:"correlation_id,omitempty"`
-	EntityKey     string            `json:"entity_key,omitempty"`
-	Metadata      map[string]string `json:"metadata,omitempty"`
+	Actor         string `json:"actor"`
+	Action        string `json:"action"`
+	ResourceType  string `json:"resource_type"`
+	ResourceID    string `json:"resource_id"`
+	EventType     string `json:"event_type,omitempty"`
+	CorrelationID string `json:"correlation_id,omitempty"`
+	EntityKey     string `json:"entity_key,omitempty"`
+	// OccurredAt is when the event happened, by the producer's clock.
+	OccurredAt time.Time         `json:"occurred_at,omitzero"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
 }
 
 // Accepted is the answer (202) to a single event: {"status":"accepted","id":…}.
@@ -117,4 +126,41 @@ type EntityResult struct {
 type Error struct {
 	Error  string `json:"error"`
 	Reason string `json:"reason,omitempty"`
+}
+
+// EventWithHistory is GET /events/{id}?include=history: the event's fields
+// and its Message History, in the order the hops happened.
+type EventWithHistory struct {
+	Event   *chronicle.Event
+	History []chronicle.Hop
+}
+
+// MarshalJSON writes the event's own JSON with a "history" member added.
+func (e EventWithHistory) MarshalJSON() ([]byte, error) {
+	b, err := e.Event.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	h, err := json.Marshal(e.History)
+	if err != nil {
+		return nil, err
+	}
+	out := append(b[:len(b)-1:len(b)-1], `,"history":`...)
+	return append(append(out, h...), '}'), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (e *EventWithHistory) UnmarshalJSON(data []byte) error {
+	var aux struct {
+		History []chronicle.Hop `json:"history"`
+	}
+	if err := json.Unmarshal(data, &aux); err != nil {
+		return err
+	}
+	e.Event = &chronicle.Event{}
+	if err := e.Event.UnmarshalJSON(data); err != nil {
+		return err
+	}
+	e.History = aux.History
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,15 +21,19 @@ import (
 func eventsCommands(register func(*command)) {
 	register(&command{
 		name:    "events",
-		summary: "list events, newest first, filtered like GET /events; --all follows every page",
+		summary: "list events, newest first, filtered like GET /events; --all follows every page; --id ID shows one (--history: its path in)",
 		flags: func(fs *flag.FlagSet) {
 			addClientFlags(fs)
+			fs.String("id", "", "show this one event, every field")
+			fs.Bool("history", false, "with --id: the event's Message History as a timeline")
 			for _, f := range eventFilters {
 				fs.String(f.flag, "", f.usage)
 			}
 			fs.String("resource-id", "", "only events on this resource id (may be empty)")
-			fs.String("since", "", "only events at or after this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration ago (90m)")
-			fs.String("until", "", "only events before this time: RFC 3339 or a duration ago")
+			fs.String("since", "", "only events received at or after this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration ago (90m)")
+			fs.String("until", "", "only events received before this time: RFC 3339 or a duration ago")
+			fs.String("occurred-since", "", "only events that occurred at or after this time (their occurred_at): RFC 3339 or a duration ago")
+			fs.String("occurred-until", "", "only events that occurred before this time: RFC 3339 or a duration ago")
 			fs.Int("limit", 0, fmt.Sprintf("events per page, 1 to %d (default: the service's %d; with --all %d)", chronicle.MaxLimit, chronicle.DefaultLimit, chronicle.MaxLimit))
 			fs.Bool("all", false, "follow the Link header through every page")
 		},
@@ -59,6 +64,12 @@ var eventFilters = []struct {
 func runEvents(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
+	}
+	if id := strings.TrimSpace(flagValue[string](fs, "id")); id != "" {
+		return showEvent(ctx, env, fs, id)
+	}
+	if flagValue[bool](fs, "history") {
+		return usagef("--history shows one event's path: give --id ID")
 	}
 	q, err := eventsQuery(fs, time.Now())
 	if err != nil {
@@ -144,7 +155,7 @@ func eventsQuery(fs *flag.FlagSet, now time.Time) (client.Query, error) {
 	for _, t := range []struct {
 		name string
 		dst  *time.Time
-	}{{"since", &q.Since}, {"until", &q.Until}} {
+	}{{"since", &q.Since}, {"until", &q.Until}, {"occurred-since", &q.OccurredSince}, {"occurred-until", &q.OccurredUntil}} {
 		v := strings.TrimSpace(flagValue[string](fs, t.name))
 		if v == "" {
 			continue
@@ -163,6 +174,116 @@ func eventsQuery(fs *flag.FlagSet, now time.Time) (client.Query, error) {
 		q.Limit = n
 	}
 	return q, nil
+}
+
+// showEvent prints one event, every field, and with --history its path
+// into the store as a timeline.
+func showEvent(ctx context.Context, env *Env, fs *flag.FlagSet, id string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name := range set {
+		if !map[string]bool{"id": true, "history": true, "json": true, "url": true, "api-key": true, "timeout": true}[name] {
+			return usagef("--%s filters a listing: it does not go with --id", name)
+		}
+	}
+	c, err := clientFromFlags(env, fs, client.Options{})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var eh *api.EventWithHistory
+	if flagValue[bool](fs, "history") {
+		eh, err = c.EventHistory(ctx, id)
+	} else {
+		var e *chronicle.Event
+		e, err = c.Event(ctx, id)
+		eh = &api.EventWithHistory{Event: e}
+	}
+	if err != nil {
+		return err
+	}
+	if flagValue[bool](fs, "json") {
+		if eh.History == nil {
+			return writeJSON(env.Stdout, eh.Event)
+		}
+		return writeJSON(env.Stdout, eh)
+	}
+	printEvent(env.Stdout, eh.Event)
+	if flagValue[bool](fs, "history") {
+		printTimeline(env.Stdout, eh.History)
+	}
+	return nil
+}
+
+// printEvent writes every field of e, one per line.
+func printEvent(w io.Writer, e *chronicle.Event) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	field := func(name, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", name, v)
+		}
+	}
+	field("id", e.ID)
+	field("received", e.Timestamp.UTC().Format(chronicle.TimestampLayout))
+	if !e.OccurredAt.IsZero() {
+		field("occurred", e.OccurredAt.UTC().Format(chronicle.TimestampLayout))
+	}
+	field("actor", e.Actor)
+	field("action", e.Action)
+	fmt.Fprintf(tw, "resource\t%s/%s\n", e.ResourceType, e.ResourceID)
+	field("event_type", e.EventType)
+	field("correlation_id", e.CorrelationID)
+	field("entity_key", e.EntityKey)
+	keys := make([]string, 0, len(e.Metadata))
+	for k := range e.Metadata {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "metadata.%s\t%s\n", k, e.Metadata[k])
+	}
+	tw.Flush()
+}
+
+// printTimeline writes a history as a timeline: when, how long after the
+// first hop, what and where.
+func printTimeline(w io.Writer, hops []chronicle.Hop) {
+	fmt.Fprintln(w, "\nhistory")
+	if len(hops) == 0 {
+		fmt.Fprintln(w, "  (none recorded)")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, h := range hops {
+		fmt.Fprintf(tw, "  %s\t+%s\t%s\t%s\n", h.At.UTC().Format(chronicle.TimestampLayout),
+			h.At.Sub(hops[0].At).Round(time.Microsecond), strings.ReplaceAll(h.Hop, "_", " "), describeHop(h))
+	}
+	tw.Flush()
+}
+
+// describeHop says what happened at h, in a few words.
+func describeHop(h chronicle.Hop) string {
+	var parts []string
+	add := func(format string, v any, when bool) {
+		if when {
+			parts = append(parts, fmt.Sprintf(format, v))
+		}
+	}
+	add("by %s", h.Process, h.Process != "" && h.Hop != chronicle.HopConsumed)
+	add("request %s", h.RequestID, h.RequestID != "")
+	add("API key %s", h.APIKey, h.APIKey != "")
+	add("via %s", h.Transport, h.Transport != "")
+	add("exchange %s", h.Exchange, h.Exchange != "")
+	add("routing key %s", h.RoutingKey, h.RoutingKey != "")
+	add("to %s", strings.Join(h.Queues, ", "), len(h.Queues) > 0)
+	add("queue %s", h.Queue, h.Queue != "")
+	add("by %s", strings.TrimPrefix(h.Process+" worker "+h.Worker, " worker "), h.Hop == chronicle.HopConsumed && (h.Process != "" || h.Worker != ""))
+	add("delivery %d", h.Delivery, h.Delivery > 0)
+	add("reason: %s", h.Reason, h.Reason != "")
+	add("replayed by %s", h.By, h.By != "")
+	add("in %s", h.Store, h.Store != "")
+	add("batch of %d", h.Batch, h.Batch > 0)
+	return strings.Join(parts, ", ")
 }
 
 // parseTimeFlag reads an RFC 3339 time, or a duration before now.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/chronicle-audit/chronicle/api"
 	"github.com/chronicle-audit/chronicle/client"
@@ -32,6 +33,7 @@ func postCommands(register func(*command)) {
 		flags: func(fs *flag.FlagSet) {
 			addClientFlags(fs)
 			fs.Uint64("seed", 0, "seed of the random choice, for a reproducible event (default: random)")
+			addOccurredAtFlag(fs)
 		},
 		run: runIngest,
 	})
@@ -119,11 +121,31 @@ func addEventFlags(fs *flag.FlagSet, def *api.EventInput) {
 	fs.String("correlation-id", "", "correlation_id (default: assigned by the service)")
 	fs.String("entity-key", "", "entity_key naming a registered entity, for enrichment")
 	fs.Var(metadataFlag{}, "metadata", "a metadata entry key=value (repeatable)")
+	addOccurredAtFlag(fs)
+}
+
+// addOccurredAtFlag declares --occurred-at.
+func addOccurredAtFlag(fs *flag.FlagSet) {
+	fs.String("occurred-at", "", "when it happened: RFC 3339 with any offset (2026-01-02T15:04:05+01:00) or a duration ago (90s) (default: not said)")
+}
+
+// occurredAtFlag reads --occurred-at, when given, into ev.
+func occurredAtFlag(fs *flag.FlagSet, ev *api.EventInput, now time.Time) error {
+	v := strings.TrimSpace(flagValue[string](fs, "occurred-at"))
+	if v == "" {
+		return nil
+	}
+	t, err := parseTimeFlag(v, now)
+	if err != nil {
+		return usagef("--occurred-at %q: %v", v, err)
+	}
+	ev.OccurredAt = t
+	return nil
 }
 
 // applyEventFlags overrides ev's fields with the event flags that were
 // given on the command line.
-func applyEventFlags(fs *flag.FlagSet, ev *api.EventInput) {
+func applyEventFlags(fs *flag.FlagSet, ev *api.EventInput) error {
 	fs.Visit(func(f *flag.Flag) {
 		v := f.Value.String()
 		switch f.Name {
@@ -149,6 +171,7 @@ func applyEventFlags(fs *flag.FlagSet, ev *api.EventInput) {
 			ev.Metadata[k] = v
 		}
 	}
+	return occurredAtFlag(fs, ev, time.Now())
 }
 
 func runPost(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) error {
@@ -156,7 +179,9 @@ func runPost(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 		return err
 	}
 	ev := basicEvent()
-	applyEventFlags(fs, &ev)
+	if err := applyEventFlags(fs, &ev); err != nil {
+		return err
+	}
 	return sendOne(ctx, env, fs, ev, false)
 }
 
@@ -165,6 +190,9 @@ func runIngest(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) e
 		return err
 	}
 	ev := loadgen.RandomEvent(loadgen.NewRand(flagValue[uint64](fs, "seed")))
+	if err := occurredAtFlag(fs, &ev, time.Now()); err != nil {
+		return err
+	}
 	return sendOne(ctx, env, fs, ev, true)
 }
 
@@ -194,7 +222,9 @@ func runSend(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) err
 		words := strings.Split(kind, ".")
 		ev = api.EventInput{Actor: "alice@example.com", Action: words[len(words)-1], ResourceType: words[0], ResourceID: "cli-1", EventType: kind}
 	}
-	applyEventFlags(fs, &ev)
+	if err := applyEventFlags(fs, &ev); err != nil {
+		return err
+	}
 	return sendOne(ctx, env, fs, ev, false)
 }
 

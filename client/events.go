@@ -128,6 +128,16 @@ func (c *Client) Event(ctx context.Context, id string) (*chronicle.Event, error)
 	return &e, nil
 }
 
+// EventHistory returns the event with the given id and its Message
+// History (GET /events/{id}?include=history).
+func (c *Client) EventHistory(ctx context.Context, id string) (*api.EventWithHistory, error) {
+	var e api.EventWithHistory
+	if _, err := c.send(ctx, call{method: http.MethodGet, path: "/events/" + url.PathEscape(id) + "?include=history", idempotent: true, decode: into(&e)}); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
 // Query selects events, as GET /events's filters do. Empty fields do not
 // filter.
 type Query struct {
@@ -142,6 +152,9 @@ type Query struct {
 	// Since is inclusive, Until exclusive; zero times do not bound.
 	Since time.Time
 	Until time.Time
+	// OccurredSince and OccurredUntil bound occurred_at the same way.
+	OccurredSince time.Time
+	OccurredUntil time.Time
 	// Limit is the page size, 1 to 1000; 0 is the service's default
 	// (100). Count ignores it.
 	Limit int
@@ -168,7 +181,7 @@ func (q Query) Values() url.Values {
 	for _, p := range []struct {
 		name string
 		t    time.Time
-	}{{"since", q.Since}, {"until", q.Until}} {
+	}{{"since", q.Since}, {"until", q.Until}, {"occurred_since", q.OccurredSince}, {"occurred_until", q.OccurredUntil}} {
 		if !p.t.IsZero() {
 			v.Set(p.name, p.t.UTC().Format(time.RFC3339Nano))
 		}

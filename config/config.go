@@ -130,6 +130,11 @@ type Config struct {
 	// (CHRONICLE_MAX_INFLIGHT); beyond it they get 429. Defaults to
 	// httpapi.DefaultMaxInflight.
 	MaxInflight int
+	// OccurredMaxFuture and OccurredMaxPast bound an event's occurred_at
+	// around the time it is received (CHRONICLE_OCCURRED_AT_MAX_FUTURE,
+	// CHRONICLE_OCCURRED_AT_MAX_PAST). Default to ingest.DefaultMaxFuture
+	// and ingest.DefaultMaxPast.
+	OccurredMaxFuture, OccurredMaxPast time.Duration
 	// IdempotencyTTL is how long idempotency keys are kept
 	// (CHRONICLE_IDEMPOTENCY_TTL), at least 24h. Defaults to 24h.
 	IdempotencyTTL time.Duration
@@ -316,7 +321,9 @@ func (c *Config) Settings() []Setting {
 	s = append(s, Setting{"CHRONICLE_MAX_INFLIGHT", strconv.Itoa(c.MaxInflight)},
 		Setting{"CHRONICLE_MAX_BUFFERED_BYTES", strconv.FormatInt(c.MaxBufferedBytes, 10)},
 		Setting{"CHRONICLE_BODY_TIMEOUT", c.BodyTimeout.String()},
-		Setting{"CHRONICLE_IDEMPOTENCY_TTL", c.IdempotencyTTL.String()})
+		Setting{"CHRONICLE_IDEMPOTENCY_TTL", c.IdempotencyTTL.String()},
+		Setting{"CHRONICLE_OCCURRED_AT_MAX_FUTURE", c.OccurredMaxFuture.String()},
+		Setting{"CHRONICLE_OCCURRED_AT_MAX_PAST", c.OccurredMaxPast.String()})
 	switch c.Store {
 	case StoreSQLite:
 		s = append(s, Setting{"CHRONICLE_SQLITE_PATH", c.SQLitePath})

@@ -37,9 +37,13 @@ type Item struct {
 	Index   int
 	Message *chronicle.Message
 	// Event is the event to store, or nil when the message is to be
-	// dead-lettered for Reason.
+	// dead-lettered for Reason. Its History is this route's path: the
+	// message's history, this consumer's consumed hop and the stored hop.
 	Event  *chronicle.Event
 	Reason string
+	// History is the message's history with this consumer's consumed hop:
+	// what a dead letter carries on (chronicle.Death.History).
+	History chronicle.History
 }
 
 // Settler is a transport's part of consuming: settling items.
@@ -78,11 +82,21 @@ type Config struct {
 	Observer Observer
 	// Health records whether the queue's consumers keep failing. Optional.
 	Health *Health
+	// Process names this process in the hops consumers add (host:pid).
+	// Optional.
+	Process string
+	// Store names the store in stored hops ("sqlite", …). Optional.
+	Store string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Now is the clock of the hops. Defaults to time.Now.
+	Now func() time.Time
 }
 
 func (c *Config) withDefaults() {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	if c.RetryMin <= 0 {
 		c.RetryMin = DefaultRetryMin
 	}
@@ -120,17 +134,39 @@ func New(cfg Config) (*Processor, error) {
 	return &Processor{cfg: cfg}, nil
 }
 
-// Process classifies msgs and has s settle them, retrying failures with
-// capped exponential backoff until they succeed or ctx ends. It returns
-// nil once every message is settled, or ctx's error: the transport then
-// leaves the batch unsettled, to be delivered again.
-func (p *Processor) Process(ctx context.Context, msgs []*chronicle.Message, s Settler) error {
+// Process classifies msgs, taken by worker (named in their history), and
+// has s settle them, retrying failures with capped exponential backoff
+// until they succeed or ctx ends. It returns nil once every message is
+// settled, or ctx's error: the transport then leaves the batch unsettled,
+// to be delivered again.
+func (p *Processor) Process(ctx context.Context, worker string, msgs []*chronicle.Message, s Settler) error {
 	verdicts := chronicle.Classify(msgs, p.cfg.Check)
+	events := 0
+	for _, v := range verdicts {
+		if v.Event != nil {
+			events++
+		}
+	}
+	now := p.cfg.Now()
 	all := make([]Item, len(msgs))
+	copies := make([]chronicle.Event, events)
 	items := make([]*Item, len(msgs))
 	for i, v := range verdicts {
-		all[i] = Item{Index: i, Message: msgs[i], Event: v.Event, Reason: v.Reason}
-		items[i] = &all[i]
+		m := msgs[i]
+		it := &all[i]
+		*it = Item{Index: i, Message: m, Reason: v.Reason}
+		it.History = chronicle.HistoryOf(m).Append(chronicle.Hop{Hop: chronicle.HopConsumed, At: now,
+			Process: p.cfg.Process, Queue: p.cfg.Queue, Worker: worker, Delivery: m.Deliveries})
+		if v.Event != nil {
+			// A copy: the event may be shared with other queues' messages.
+			e := &copies[len(copies)-events]
+			events--
+			*e = *v.Event
+			e.History = it.History.Append(chronicle.Hop{Hop: chronicle.HopStored, At: now,
+				Process: p.cfg.Process, Queue: p.cfg.Queue, Store: p.cfg.Store, Batch: len(copies)})
+			it.Event = e
+		}
+		items[i] = it
 	}
 	return p.settle(ctx, s, items)
 }

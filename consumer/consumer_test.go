@@ -73,7 +73,7 @@ func processor(t *testing.T, h *consumer.Health) *consumer.Processor {
 func TestClassifiesAndSettlesOnce(t *testing.T) {
 	t.Parallel()
 	s := &settler{}
-	if err := processor(t, nil).Process(t.Context(), messages("a", "bad", "b"), s); err != nil {
+	if err := processor(t, nil).Process(t.Context(), "w-1", messages("a", "bad", "b"), s); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.calls) != 1 || len(s.calls[0]) != 3 {
@@ -88,7 +88,7 @@ func TestClassifiesAndSettlesOnce(t *testing.T) {
 func TestRetriesTransientFailures(t *testing.T) {
 	t.Parallel()
 	s := &settler{failures: 3}
-	if err := processor(t, nil).Process(t.Context(), messages("a", "b"), s); err != nil {
+	if err := processor(t, nil).Process(t.Context(), "w-1", messages("a", "b"), s); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.calls) != 4 {
@@ -102,7 +102,7 @@ func TestIsolatesRefusedEvent(t *testing.T) {
 	t.Parallel()
 	s := &settler{refuse: map[string]bool{"e": true}}
 	ids := []string{"a", "b", "c", "d", "e", "f", "g", "bad"}
-	if err := processor(t, nil).Process(t.Context(), messages(ids...), s); err != nil {
+	if err := processor(t, nil).Process(t.Context(), "w-1", messages(ids...), s); err != nil {
 		t.Fatal(err)
 	}
 	settled := map[string]*consumer.Item{}
@@ -139,7 +139,7 @@ func TestStopsWhenContextEnds(t *testing.T) {
 	s := &settler{failures: 1 << 30}
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	if err := processor(t, nil).Process(ctx, messages("a"), s); !errors.Is(err, context.DeadlineExceeded) {
+	if err := processor(t, nil).Process(ctx, "w-1", messages("a"), s); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Process after ctx ended = %v", err)
 	}
 }
@@ -154,7 +154,7 @@ func TestHealth(t *testing.T) {
 	p := processor(t, h)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel() // fail once, then give up
-	p.Process(ctx, messages("a"), s)
+	p.Process(ctx, "w-1", messages("a"), s)
 	if err := h.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping right after a failure: %v", err)
 	}
@@ -163,7 +163,7 @@ func TestHealth(t *testing.T) {
 	if !errors.Is(err, chronicle.ErrUnavailable) || chronicle.Public(err) != "consumers keep failing to settle their batches: q (failing for 11s, 1 attempts)" {
 		t.Fatalf("Ping after 11s of failure = %v (public %q)", err, chronicle.Public(err))
 	}
-	if err := p.Process(t.Context(), messages("b"), s); err != nil {
+	if err := p.Process(t.Context(), "w-1", messages("b"), s); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Ping(t.Context()); err != nil {

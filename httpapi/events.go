@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -26,6 +27,7 @@ func query(r *http.Request) (url.Values, error) {
 var listParams = map[string]bool{
 	"actor": true, "action": true, "event_type": true, "resource_type": true, "resource_id": true,
 	"correlation_id": true, "entity_key": true, "since": true, "until": true, "limit": true, "cursor": true,
+	"occurred_since": true, "occurred_until": true,
 }
 
 // parseFilter reads GET /events's query. An unknown parameter is an
@@ -59,7 +61,7 @@ func parseFilter(q url.Values) (chronicle.EventFilter, error) {
 	for _, p := range []struct {
 		name string
 		dst  *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
+	}{{"since", &f.Since}, {"until", &f.Until}, {"occurred_since", &f.OccurredSince}, {"occurred_until", &f.OccurredUntil}} {
 		if v := q.Get(p.name); v != "" {
 			t, err := time.Parse(time.RFC3339Nano, v)
 			if err != nil {
@@ -154,7 +156,27 @@ func (s *Server) countEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.Count{Count: n})
 }
 
+// getEvent is GET /events/{id}: one event with every field, enriched;
+// ?include=history adds its Message History.
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
+	q, err := query(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	withHistory := false
+	for k, vs := range q {
+		switch {
+		case k == "include" && len(vs) == 1 && vs[0] == "history":
+			withHistory = true
+		case k == "include":
+			s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "include may only be history"))
+			return
+		default:
+			s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "unknown query parameter %q", k))
+			return
+		}
+	}
 	e, err := s.cfg.Store.Event(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -165,7 +187,16 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out[0])
+	if !withHistory {
+		writeJSON(w, http.StatusOK, out[0])
+		return
+	}
+	hops, err := e.History.Hops()
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("event %s: corrupt history: %w", e.ID, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, api.EventWithHistory{Event: out[0], History: hops})
 }
 
 // enrich adds the registered entity's name and attributes to each event

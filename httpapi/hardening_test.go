@@ -4,16 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/api"
 	"github.com/chronicle-audit/chronicle/auth"
 	"github.com/chronicle-audit/chronicle/httpapi"
 	"github.com/chronicle-audit/chronicle/memory"
@@ -125,14 +130,20 @@ func TestSlowUploads(t *testing.T) {
 		conn.Write(bytes.Repeat([]byte(" "), 100<<10))
 		conns = append(conns, conn)
 	}
-	refused := 0
+	// Bodies within the budget get no answer yet (they wait for the
+	// rest); the one over it is answered at once.
+	var refused atomic.Int32
+	var wg sync.WaitGroup
 	for _, conn := range conns {
-		conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-		if r, err := http.ReadResponse(bufio.NewReader(conn), nil); err == nil && r.StatusCode == 503 {
-			refused++
-		}
+		wg.Go(func() {
+			conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if r, err := http.ReadResponse(bufio.NewReader(conn), nil); err == nil && r.StatusCode == 503 {
+				refused.Add(1)
+			}
+		})
 	}
-	if refused == 0 {
+	wg.Wait()
+	if refused.Load() == 0 {
 		t.Fatal("three 100 kB partial bodies on a 256 kB budget (with 8 slow ones held): none refused")
 	}
 	_ = slow
@@ -213,4 +224,64 @@ func TestHealthHidesDetail(t *testing.T) {
 	if strings.Contains(r.body, "10.9.8.7") || strings.Contains(r.body, "admin") || r.header.Get("Retry-After") == "" {
 		t.Fatalf("/health = %d %v %s", r.status, r.header, r.body)
 	}
+}
+
+// GET /events/{id}: every field, 404 JSON when unknown; ?include=history
+// adds the event's path, from the request that brought it to the store.
+func TestEventWithHistory(t *testing.T) {
+	t.Parallel()
+	const key = "reader-writer-0123456789"
+	kr, _ := auth.Parse(key + ":admin")
+	b := setup(t, 0, true, func(c *httpapi.Config) { c.Auth = auth.NewSource(kr); c.Process = "api-host:1" })
+	bearer := []string{"Authorization", "Bearer " + key}
+	r := b.send(t, "POST", "/events", `{"actor":"a","action":"login","resource_type":"security","resource_id":"s","occurred_at":"`+time.Now().Add(-time.Minute).Format(time.RFC3339)+`"}`, append(bearer, httpapi.RequestIDHeader, "req-77")...)
+	expect(t, r, 202, "accepted")
+	id := decode[map[string]string](t, r)["id"]
+	waitStored(t, b, id)
+	expect(t, b.send(t, "GET", "/events/"+id, "", bearer...), 200, `"occurred_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"`)
+	var got api.EventWithHistory
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r = b.send(t, "GET", "/events/"+id+"?include=history", "", bearer...)
+		expect(t, r, 200, `"history":\[`)
+		if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.History) == 6 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var kinds []string
+	for _, h := range got.History {
+		kinds = append(kinds, h.Hop)
+	}
+	if len(kinds) != 6 || kinds[0] != "accepted" || kinds[1] != "published" {
+		t.Fatalf("history = %v", kinds)
+	}
+	if a := got.History[0]; a.Process != "api-host:1" || a.RequestID != "req-77" || !strings.HasPrefix(a.APIKey, "sha256:") || strings.Contains(r.body, key) {
+		t.Fatalf("accepted hop = %+v", a)
+	}
+	expect(t, b.send(t, "GET", "/events/"+id+"?include=everything", "", bearer...), 400, `include may only be history`)
+	expect(t, b.send(t, "GET", "/events/"+id+"?x=1", "", bearer...), 400, `unknown query parameter`)
+	expect(t, b.send(t, "GET", "/events/01a23fa7-8d56-7110-94cd-000000000000", "", bearer...), 404, `^\{"error":"event not found`)
+}
+
+// occurred_at: filters on GET /events, bounds (422) and format (400).
+func TestOccurredAtAPI(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0, true)
+	at := func(d time.Duration) string { return time.Now().Add(d).Format(time.RFC3339Nano) }
+	old := b.post(t, `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","occurred_at":"`+at(-2*time.Hour)+`"}`)
+	expect(t, b.do(t, "POST", "/events", `[{"actor":"a","action":"b","resource_type":"c","resource_id":"d","occurred_at":"`+at(-time.Minute)+`"}]`), 202, `"accepted":1`)
+	none := b.post(t, validEvent)
+	waitStored(t, b, old, none)
+	r := b.do(t, "GET", "/events?occurred_until="+url.QueryEscape(at(-time.Hour)), "")
+	expect(t, r, 200, old)
+	if strings.Contains(r.body, none) {
+		t.Fatalf("an event without occurred_at matched an occurred_at bound: %s", r.body)
+	}
+	expect(t, b.do(t, "GET", "/events?occurred_since=yesterday", ""), 400, `occurred_since must be an RFC 3339 time`)
+	expect(t, b.do(t, "POST", "/events", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","occurred_at":"`+at(time.Hour)+`"}`), 422, `"reason":"occurred_at is 1h0m0s after the time the event was received`)
+	expect(t, b.do(t, "POST", "/events", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","occurred_at":"2026-13-01"}`), 400, `field \\"occurred_at\\" must be an RFC 3339 time`)
 }

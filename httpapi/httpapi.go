@@ -50,8 +50,11 @@ type Config struct {
 	// transport, the consumers), in order.
 	Health []chronicle.Pinger
 	// Pipeline processes every event before it is published. Defaults to
-	// ingest.DefaultPipeline.
+	// ingest.DefaultPipeline with the default time bounds.
 	Pipeline ingest.Pipeline
+	// Process names this process (host:pid) in the accepted hop of each
+	// event's history. Optional.
+	Process string
 	// HealthOnly serves /health (and /metrics) only: consumer mode.
 	HealthOnly bool
 	// Auth holds the API keys. Nil: access control is off (local use;
@@ -80,7 +83,7 @@ type Config struct {
 
 func (c *Config) withDefaults() {
 	if c.Pipeline == nil {
-		c.Pipeline = ingest.DefaultPipeline(ingest.Stamper{})
+		c.Pipeline = ingest.DefaultPipeline(ingest.Stamper{}, ingest.TimeBounds{})
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

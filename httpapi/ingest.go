@@ -148,7 +148,14 @@ func (s *Server) prepare(r *http.Request, raw []byte) (*chronicle.Event, error) 
 	if err := s.cfg.Pipeline.Process(e); err != nil {
 		return nil, err
 	}
+	e.History = s.accepted(r, e.Timestamp)
 	return e, nil
+}
+
+// accepted starts an event's history: this process took it at at, in r.
+func (s *Server) accepted(r *http.Request, at time.Time) chronicle.History {
+	return chronicle.History(nil).Append(chronicle.Hop{Hop: chronicle.HopAccepted, At: at, Process: s.cfg.Process,
+		RequestID: requestID(r), APIKey: principal(r).Label})
 }
 
 // splitBatch tells a single event from a batch and splits a batch into
@@ -217,7 +224,16 @@ func (s *Server) claim(r *http.Request, key string, body []byte, a answer) (answ
 		return answer{}, chronicle.Errorf(chronicle.ErrConflict, "Idempotency-Key %q was already used with a different request body", key)
 	}
 	logger(r).Info("idempotent retry: answering as the first time", "idempotency_key", key, "events", len(old.Events))
-	return answer{status: old.Status, body: old.Response, events: old.Events}, nil
+	// The events go out again, accepted by this request (copies: the
+	// record may be shared with other retries).
+	now := s.cfg.Now().UTC()
+	events := make([]*chronicle.Event, len(old.Events))
+	for i, e := range old.Events {
+		c := *e
+		c.History = s.accepted(r, now)
+		events[i] = &c
+	}
+	return answer{status: old.Status, body: old.Response, events: events}, nil
 }
 
 func marshal(v any) []byte {

@@ -42,6 +42,7 @@ type input struct {
 	EventType     *string           `json:"event_type"`
 	CorrelationID *string           `json:"correlation_id"`
 	EntityKey     *string           `json:"entity_key"`
+	OccurredAt    *string           `json:"occurred_at"`
 	Metadata      map[string]string `json:"metadata"`
 }
 
@@ -83,7 +84,12 @@ func (in *input) event() (*chronicle.Event, error) {
 			return nil, chronicle.Errorf(chronicle.ErrInvalid, "missing required field %q", f.name)
 		}
 	}
+	occurred, err := occurredAt(in.OccurredAt)
+	if err != nil {
+		return nil, err
+	}
 	return &chronicle.Event{
+		OccurredAt:    occurred,
 		Actor:         *in.Actor,
 		Action:        *in.Action,
 		ResourceType:  *in.ResourceType,
@@ -93,6 +99,19 @@ func (in *input) event() (*chronicle.Event, error) {
 		EntityKey:     deref(in.EntityKey),
 		Metadata:      in.Metadata,
 	}, nil
+}
+
+// occurredAt reads occurred_at: an RFC 3339 time with any offset, kept in
+// UTC to the microsecond. Absent or null, it is unset.
+func occurredAt(s *string) (time.Time, error) {
+	if s == nil {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(*s))
+	if err != nil {
+		return time.Time{}, chronicle.Errorf(chronicle.ErrInvalid, "field %q must be an RFC 3339 time such as 2026-01-02T15:04:05.123456+01:00, not %q", "occurred_at", *s)
+	}
+	return t.UTC().Truncate(time.Microsecond), nil
 }
 
 // nullMetadata refuses a null metadata value, which decoding into strings
@@ -233,10 +252,59 @@ func (s Stamper) Stamp(e *chronicle.Event) error {
 }
 
 // DefaultPipeline is the ingestion pipeline, in order: stamp, trim, require
-// actor/action/resource_type, check limits, lower-case the actor, derive or
-// check event_type, add a correlation_id.
-func DefaultPipeline(s Stamper) Pipeline {
-	return Pipeline{s.Stamp, Trim, Require, CheckLimits, LowerActor, EventType, CorrelationID}
+// actor/action/resource_type, check limits, check occurred_at against its
+// bounds, lower-case the actor, derive or check event_type, add a
+// correlation_id.
+func DefaultPipeline(s Stamper, b TimeBounds) Pipeline {
+	return Pipeline{s.Stamp, Trim, Require, CheckLimits, b.Check, LowerActor, EventType, CorrelationID}
+}
+
+// Defaults of TimeBounds.
+const (
+	DefaultMaxFuture = 5 * time.Minute
+	DefaultMaxPast   = 30 * 24 * time.Hour
+)
+
+// TimeBounds bounds occurred_at around the time an event is received: a
+// producer's clock may run a little ahead, and an event may arrive late,
+// but not by days or years.
+type TimeBounds struct {
+	// MaxFuture is how far after its receipt an event may say it
+	// occurred. Defaults to DefaultMaxFuture.
+	MaxFuture time.Duration
+	// MaxPast is how long before its receipt an event may say it
+	// occurred. Defaults to DefaultMaxPast.
+	MaxPast time.Duration
+}
+
+// Check refuses an occurred_at outside the bounds around e.Timestamp (the
+// receive time, stamped before it runs).
+func (b TimeBounds) Check(e *chronicle.Event) error {
+	if e.OccurredAt.IsZero() {
+		return nil
+	}
+	future, past := b.MaxFuture, b.MaxPast
+	if future <= 0 {
+		future = DefaultMaxFuture
+	}
+	if past <= 0 {
+		past = DefaultMaxPast
+	}
+	switch d := e.OccurredAt.Sub(e.Timestamp); {
+	case d > future:
+		return invalid("occurred_at", fmt.Sprintf("occurred_at is %s after the time the event was received; at most %s is allowed", span(d), span(future)))
+	case -d > past:
+		return invalid("occurred_at", fmt.Sprintf("occurred_at is %s before the time the event was received; at most %s is allowed", span(-d), span(past)))
+	}
+	return nil
+}
+
+// span writes a duration for people: in days when it is days long.
+func span(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%.1f days", d.Hours()/24)
+	}
+	return d.Round(time.Second).String()
 }
 
 // Trim removes surrounding white space from every string field.

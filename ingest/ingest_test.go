@@ -109,7 +109,7 @@ func process(t *testing.T, body string) (*chronicle.Event, error) {
 	if err != nil {
 		t.Fatalf("Decode: %v", err)
 	}
-	return e, DefaultPipeline(fixedStamper()).Process(e)
+	return e, DefaultPipeline(fixedStamper(), TimeBounds{}).Process(e)
 }
 
 func TestPipeline(t *testing.T) {
@@ -228,7 +228,7 @@ func TestPipelineIsData(t *testing.T) {
 		}
 		return nil
 	}
-	p := append(DefaultPipeline(fixedStamper()), deny)
+	p := append(DefaultPipeline(fixedStamper(), TimeBounds{}), deny)
 	e, _ := Decode([]byte(`{"actor":"Mallory","action":"b","resource_type":"c","resource_id":"d"}`))
 	if err := p.Process(e); err == nil || !strings.Contains(err.Error(), "banned") {
 		t.Fatalf("added filter did not run: %v", err)
@@ -275,7 +275,7 @@ func FuzzIngest(f *testing.F) {
 	f.Add([]byte(`{"actor":" A ","action":"Log In","resource_type":"Sé.c","resource_id":"","event_type":"x.Y","metadata":{"k":"v"}}`))
 	f.Add([]byte(`{"actor":1}`))
 	f.Add([]byte(`[{"actor":"a"}]`))
-	p := DefaultPipeline(Stamper{})
+	p := DefaultPipeline(Stamper{}, TimeBounds{})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		e, err := Decode(body)
 		if err != nil {
@@ -314,7 +314,7 @@ func BenchmarkDecode(b *testing.B) {
 
 func BenchmarkPipeline(b *testing.B) {
 	body := []byte(`{"actor":"Alice@Example.com","action":"login","resource_type":"security","resource_id":"session-123","metadata":{"ip":"10.0.0.1"}}`)
-	p := DefaultPipeline(Stamper{})
+	p := DefaultPipeline(Stamper{}, TimeBounds{})
 	for b.Loop() {
 		e, err := Decode(body)
 		if err != nil {
@@ -328,7 +328,7 @@ func BenchmarkPipeline(b *testing.B) {
 
 func BenchmarkCheck(b *testing.B) {
 	e, _ := Decode([]byte(`{"actor":"alice@example.com","action":"login","resource_type":"security","resource_id":"session-123","metadata":{"ip":"10.0.0.1"}}`))
-	_ = DefaultPipeline(Stamper{}).Process(e)
+	_ = DefaultPipeline(Stamper{}, TimeBounds{}).Process(e)
 	body, _ := e.MarshalJSON()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
@@ -340,7 +340,7 @@ func BenchmarkCheck(b *testing.B) {
 
 func BenchmarkEncode(b *testing.B) {
 	e, _ := Decode([]byte(`{"actor":"alice@example.com","action":"login","resource_type":"security","resource_id":"session-123","metadata":{"ip":"10.0.0.1"}}`))
-	_ = DefaultPipeline(Stamper{}).Process(e)
+	_ = DefaultPipeline(Stamper{}, TimeBounds{}).Process(e)
 	for b.Loop() {
 		if _, err := e.MarshalJSON(); err != nil {
 			b.Fatal(err)
@@ -400,5 +400,57 @@ func TestCheckUTF8Deep(t *testing.T) {
 	deep := append(bytes.Repeat([]byte("["), 1<<20), "\"\xff\""...)
 	if err := CheckUTF8(deep); err == nil || !strings.Contains(err.Error(), "nested deeper") {
 		t.Fatalf("CheckUTF8(a million [) = %v", err)
+	}
+}
+
+// occurred_at: any offset, kept in UTC to the microsecond; a bad format is
+// a 400 naming the field, a time outside the bounds around the receipt a
+// 422 naming it.
+func TestOccurredAt(t *testing.T) {
+	t.Parallel()
+	received := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)
+	p := DefaultPipeline(Stamper{Now: func() time.Time { return received }}, TimeBounds{MaxFuture: 5 * time.Minute, MaxPast: 48 * time.Hour})
+	body := func(at string) string {
+		return `{"actor":"a","action":"b","resource_type":"c","resource_id":"d","occurred_at":` + at + `}`
+	}
+	for _, tt := range []struct {
+		name, at string
+		want     time.Time
+		err      string
+	}{
+		{"UTC", `"2026-01-02T03:00:00Z"`, time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC), ""},
+		{"Offset", `"2026-01-02T04:00:00.1234567+01:00"`, time.Date(2026, 1, 2, 3, 0, 0, 123456000, time.UTC), ""},
+		{"NegativeOffset", `"2026-01-01T22:04:05-05:00"`, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), ""},
+		{"Null", `null`, time.Time{}, ""},
+		{"SlightlyAhead", `"2026-01-02T03:08:05Z"`, time.Date(2026, 1, 2, 3, 8, 5, 0, time.UTC), ""},
+		{"ErrFormat", `"yesterday"`, time.Time{}, `field "occurred_at" must be an RFC 3339 time`},
+		{"ErrNoOffset", `"2026-01-02T03:00:00"`, time.Time{}, `field "occurred_at" must be an RFC 3339 time`},
+		{"ErrNumber", `1767322800`, time.Time{}, `field "occurred_at" must be a string`},
+		{"ErrFuture", `"2026-01-02T03:10:06Z"`, time.Time{}, "occurred_at is 6m1s after the time the event was received; at most 5m0s is allowed"},
+		{"ErrPast", `"2025-12-31T03:00:00Z"`, time.Time{}, "occurred_at is 2.0 days before the time the event was received; at most 2.0 days is allowed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := Decode([]byte(body(tt.at)))
+			if err == nil {
+				err = p.Process(e)
+			}
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error = %v, want %q", err, tt.err)
+				}
+				var ve *chronicle.ValidationError
+				if strings.Contains(tt.err, "allowed") && (!errors.As(err, &ve) || ve.Field != "occurred_at") {
+					t.Fatalf("out of bounds: %v is not a ValidationError of occurred_at", err)
+				}
+				return
+			}
+			if err != nil || !e.OccurredAt.Equal(tt.want) || (!e.OccurredAt.IsZero() && e.OccurredAt.Location() != time.UTC) {
+				t.Fatalf("occurred_at = %v, %v; want %v", e.OccurredAt, err, tt.want)
+			}
+			out, _ := e.MarshalJSON()
+			if got, reason := CheckBody(out); reason != "" || !got.OccurredAt.Equal(e.OccurredAt) {
+				t.Fatalf("a consumer read occurred_at as %v (%s) from %s", got, reason, out)
+			}
+		})
 	}
 }

@@ -45,7 +45,7 @@ func BenchmarkIngest(b *testing.B) {
 			if err := tr.StartConsumers(context.Background(), "default"); err != nil {
 				b.Fatal(err)
 			}
-			pipe := ingest.DefaultPipeline(ingest.Stamper{})
+			pipe := ingest.DefaultPipeline(ingest.Stamper{}, ingest.TimeBounds{})
 			var last atomic.Value
 			b.SetParallelism(32) // 64 producers on 2 cores
 			start := time.Now()

@@ -11,7 +11,7 @@ import (
 type worker struct {
 	t    *Transport
 	q    *queue
-	id   int
+	name string // for its hops: queue/number
 	proc *consumer.Processor
 }
 
@@ -46,7 +46,7 @@ func (w *worker) run() {
 		for _, e := range batch {
 			msgs = append(msgs, &e.Message)
 		}
-		if w.proc.Process(ctx, msgs, settler{w: w, batch: batch}) != nil {
+		if w.proc.Process(ctx, w.name, msgs, settler{w: w, batch: batch}) != nil {
 			return // Close gave up: the batch stays in the journal
 		}
 	}
@@ -81,6 +81,8 @@ func (s settler) Settle(ctx context.Context, items []*consumer.Item) error {
 				Exchange:   t.exchange,
 				RoutingKey: e.Message.Type,
 				At:         t.cfg.Now(),
+				History:    it.History,
+				Process:    t.cfg.Process,
 			})}
 			st.Move = append(st.Move, d)
 			dead = append(dead, d)

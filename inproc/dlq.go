@@ -118,7 +118,8 @@ func (t *Transport) ReplayDeadLetters(ctx context.Context, name string, sel chro
 			continue
 		}
 		for i, d := range dests {
-			m := &chronicle.JournalEntry{Seq: e.Seq, Queue: d.name, Message: e.Message}
+			m := &chronicle.JournalEntry{Seq: e.Seq, Queue: d.name,
+				Message: chronicle.Replayed(e.Message, d.name, sel.By, t.cfg.Process, t.cfg.Now())}
 			if i == 0 {
 				moves, targets = append(moves, m), append(targets, d)
 			} else {

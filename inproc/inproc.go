@@ -57,6 +57,9 @@ type Config struct {
 	Observer consumer.Observer
 	// Health records consumers that keep failing. Optional.
 	Health *consumer.Health
+	// Process names this process (host:pid) and StoreName the store in
+	// the hops of each event's history. Optional.
+	Process, StoreName string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now is the clock for dead-letter times. Defaults to time.Now.
@@ -322,12 +325,16 @@ func (t *Transport) Ping(context.Context) error {
 // queue refuses the whole call before anything is journaled.
 func (t *Transport) Publish(ctx context.Context, events []*chronicle.Event) error {
 	msgs := make([]chronicle.Message, len(events))
+	now := t.cfg.Now()
 	for i, e := range events {
 		body, err := e.MarshalJSON()
 		if err != nil {
 			return fmt.Errorf("encode event %s: %w", e.ID, err)
 		}
-		msgs[i] = chronicle.Message{ID: e.ID, Type: e.EventType, Body: body, Event: e}
+		h := e.History.Append(chronicle.Hop{Hop: chronicle.HopPublished, At: now, Transport: "inproc",
+			Exchange: t.exchange, RoutingKey: e.EventType, Queues: t.router.Queues(e.EventType)})
+		msgs[i] = chronicle.Message{ID: e.ID, Type: e.EventType, Body: body, Event: e, Deliveries: 1,
+			Headers: map[string]string{chronicle.HeaderHistory: string(h)}}
 	}
 	return t.publish(ctx, msgs)
 }
@@ -336,7 +343,7 @@ func (t *Transport) Publish(ctx context.Context, events []*chronicle.Event) erro
 // publishing straight to the exchange would: consumers decode and check
 // its body, and dead-letter it if it is not a storable event.
 func (t *Transport) PublishMessage(ctx context.Context, m chronicle.Message) error {
-	m.Event = nil
+	m.Event, m.Deliveries = nil, 1
 	return t.publish(ctx, []chronicle.Message{m})
 }
 
@@ -359,6 +366,7 @@ func (t *Transport) publish(ctx context.Context, msgs []chronicle.Message) error
 				Exchange:   t.exchange,
 				RoutingKey: msg.Type,
 				At:         t.cfg.Now(),
+				Process:    t.cfg.Process,
 			})
 			entries = append(entries, &chronicle.JournalEntry{Queue: t.unrouted.name, Message: msg})
 			targets = append(targets, t.unrouted)
@@ -474,7 +482,10 @@ func (t *Transport) startWorkers(role string) error {
 			RetryMax: t.cfg.RetryMax,
 			Observer: t.cfg.Observer,
 			Health:   t.cfg.Health,
+			Process:  t.cfg.Process,
+			Store:    t.cfg.StoreName,
 			Logger:   t.cfg.Logger,
+			Now:      t.cfg.Now,
 		})
 		if err != nil {
 			return err
@@ -483,7 +494,7 @@ func (t *Transport) startWorkers(role string) error {
 			q.consumers.Add(1)
 			t.workers.Go(func() {
 				defer q.consumers.Add(-1)
-				(&worker{t: t, q: q, id: w, proc: proc}).run()
+				(&worker{t: t, q: q, name: fmt.Sprintf("%s/%d", q.name, w), proc: proc}).run()
 			})
 		}
 	}

@@ -42,7 +42,8 @@ func TestTransport(t *testing.T) {
 		Setup: func(t *testing.T) transporttest.NewGateway {
 			return func(rc *routing.Config, store chronicle.Store, o transporttest.Options) transporttest.Gateway {
 				return newTransport(t, inproc.Config{Routing: rc, Journal: store,
-					Capacity: o.Capacity, ConsumerCount: o.ConsumerCount, Check: o.Check})
+					Capacity: o.Capacity, ConsumerCount: o.ConsumerCount, Check: o.Check,
+					Process: transporttest.Process, StoreName: transporttest.StoreName})
 			}
 		},
 		BoundedQueues: true,

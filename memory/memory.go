@@ -66,10 +66,16 @@ func (s *Store) storeEvents(events []*chronicle.Event) error {
 		return chronicle.Errorf(chronicle.ErrInvalid, "nil event")
 	}
 	for _, e := range events {
-		if _, ok := s.byID[e.ID]; ok {
+		if old, ok := s.byID[e.ID]; ok {
+			// Stored already: the new path joins its history, once per
+			// queue.
+			if len(e.History) > 0 && !hasStoredHop(old.History, e.History) {
+				old.History = old.History.Concat(e.History)
+			}
 			continue
 		}
 		c := e.Clone()
+		c.Timestamp, c.OccurredAt = c.Timestamp.UTC(), c.OccurredAt.UTC()
 		s.byID[c.ID] = c
 		p := chronicle.PositionOf(c)
 		// Events mostly arrive in order, so this is usually an append.
@@ -112,7 +118,9 @@ func (s *Store) Events(_ context.Context, f chronicle.EventFilter) ([]*chronicle
 			break
 		}
 		if matches(e, &f) {
-			out = append(out, e.Clone())
+			c := e.Clone()
+			c.History = nil // a listing does not carry histories
+			out = append(out, c)
 		}
 	}
 	return out, nil
@@ -131,7 +139,26 @@ func (s *Store) CountEvents(_ context.Context, f chronicle.EventFilter) (int64, 
 	return n, nil
 }
 
+// hasStoredHop reports whether history holds a stored hop through the
+// queue of path's stored hop (its last).
+func hasStoredHop(history, path chronicle.History) bool {
+	hops, err := path.Hops()
+	if err != nil || len(hops) == 0 {
+		return false
+	}
+	last := hops[len(hops)-1]
+	have, _ := history.Hops()
+	return slices.ContainsFunc(have, func(h chronicle.Hop) bool { return h.Hop == chronicle.HopStored && h.Queue == last.Queue })
+}
+
 func matches(e *chronicle.Event, f *chronicle.EventFilter) bool {
+	occurred := !e.OccurredAt.IsZero()
+	if (!f.OccurredSince.IsZero() || !f.OccurredUntil.IsZero()) && !occurred {
+		return false
+	}
+	if !f.OccurredSince.IsZero() && e.OccurredAt.Before(f.OccurredSince) || !f.OccurredUntil.IsZero() && !e.OccurredAt.Before(f.OccurredUntil) {
+		return false
+	}
 	return (f.Actor == "" || e.Actor == f.Actor) &&
 		(f.Action == "" || e.Action == f.Action) &&
 		(f.EventType == "" || e.EventType == f.EventType) &&

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +16,9 @@ import (
 	"github.com/chronicle-audit/chronicle"
 )
 
-const eventColumns = `id, actor, action, resource_type, resource_id, timestamp, event_type, correlation_id, entity_key, metadata`
+// eventColumns are what a listing reads; a single event also reads its
+// history.
+const eventColumns = `id, actor, action, resource_type, resource_id, timestamp, event_type, correlation_id, entity_key, metadata, occurred_at`
 
 // sqlInsertEvents stores a whole batch in one statement: each column
 // travels as one array parameter and unnest turns the arrays back into
@@ -32,34 +35,70 @@ const eventColumns = `id, actor, action, resource_type, resource_id, timestamp, 
 // prepared once per connection (VALUES needs one per size, and ten
 // parameters a row). What remains is the server's work: nine b-trees to
 // update per row.
-const sqlInsertEvents = `INSERT INTO audit_events (` + eventColumns + `)
-SELECT id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata::jsonb
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[])
-  AS e(id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata)
-ON CONFLICT (id) DO NOTHING`
+//
+// An event already stored (another route's copy, or a redelivery) is not
+// stored again: its history gains the new path, unless a path through the
+// same queue is already there. A batch never holds one id twice (an upsert
+// may not touch a row twice): insertArgs keeps the first.
+const sqlInsertEvents = `INSERT INTO audit_events (` + eventColumns + `, history)
+SELECT id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata::jsonb, occurred_at, history::jsonb
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[])
+  AS e(id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata, occurred_at, history)
+ON CONFLICT (id) DO UPDATE SET history = coalesce(audit_events.history, '[]'::jsonb) || EXCLUDED.history
+WHERE EXCLUDED.history IS NOT NULL
+  AND NOT coalesce(audit_events.history, '[]'::jsonb) @> jsonb_build_array(jsonb_build_object('hop', 'stored', 'queue', EXCLUDED.history->-1->>'queue'))`
 
 var errNilEvent = chronicle.Errorf(chronicle.ErrInvalid, "nil event")
 
-// insertArgs returns the ten column arrays of sqlInsertEvents.
+// insertArgs returns the twelve column arrays of sqlInsertEvents, one
+// row per id.
 func insertArgs(events []*chronicle.Event) ([]any, error) {
+	if slices.Contains(events, nil) {
+		return nil, errNilEvent
+	}
+	if hasDuplicates(events) {
+		seen := make(map[string]bool, len(events))
+		events = slices.DeleteFunc(slices.Clone(events), func(e *chronicle.Event) bool {
+			dup := seen[e.ID]
+			seen[e.ID] = true
+			return dup
+		})
+	}
 	n := len(events)
 	ids := make([]string, n)
 	actors, actions, types, resIDs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ts := make([]time.Time, n)
-	eventTypes, corrs, entities, mds := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+	occurred := make([]*time.Time, n)
+	eventTypes, corrs, entities, mds, histories := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
 	for i, e := range events {
-		if e == nil {
-			return nil, errNilEvent
-		}
 		md, err := encodeMap(e.Metadata)
 		if err != nil {
 			return nil, fmt.Errorf("event %s: metadata: %w", e.ID, err)
 		}
 		ids[i], actors[i], actions[i], types[i], resIDs[i] = e.ID, e.Actor, e.Action, e.ResourceType, e.ResourceID
 		ts[i] = e.Timestamp
+		if !e.OccurredAt.IsZero() {
+			occurred[i] = &e.OccurredAt
+		}
 		eventTypes[i], corrs[i], entities[i], mds[i] = nullable(e.EventType), nullable(e.CorrelationID), nullable(e.EntityKey), md
+		histories[i] = nullable(string(e.History))
 	}
-	return []any{ids, actors, actions, types, resIDs, ts, eventTypes, corrs, entities, mds}, nil
+	return []any{ids, actors, actions, types, resIDs, ts, eventTypes, corrs, entities, mds, occurred, histories}, nil
+}
+
+// hasDuplicates reports whether two events share an id.
+func hasDuplicates(events []*chronicle.Event) bool {
+	if len(events) < 2 {
+		return false
+	}
+	seen := make(map[string]bool, len(events))
+	for _, e := range events {
+		if seen[e.ID] {
+			return true
+		}
+		seen[e.ID] = true
+	}
+	return false
 }
 
 // StoreEvents implements chronicle.EventStore: one statement, one round
@@ -91,7 +130,7 @@ func (s *Store) Event(ctx context.Context, id string) (*chronicle.Event, error) 
 	var e *chronicle.Event
 	err = s.run(ctx, true, func() error {
 		var err error
-		e, err = scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE id = $1`, u.String()))
+		e, err = scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+`, history FROM audit_events WHERE id = $1`, u.String()), true)
 		return err
 	})
 	if errors.Is(err, chronicle.ErrNotFound) {
@@ -123,7 +162,7 @@ func (s *Store) Events(ctx context.Context, f chronicle.EventFilter) ([]*chronic
 		defer rows.Close()
 		out = make([]*chronicle.Event, 0, min(f.Limit, 128))
 		for rows.Next() {
-			e, err := scanEvent(rows)
+			e, err := scanEvent(rows, false)
 			if err != nil {
 				return err
 			}
@@ -197,6 +236,12 @@ func whereSQL(f chronicle.EventFilter, withAfter bool) (string, []any, error) {
 	if !f.Until.IsZero() {
 		conds = append(conds, "timestamp < "+arg(f.Until))
 	}
+	if !f.OccurredSince.IsZero() {
+		conds = append(conds, "occurred_at >= "+arg(f.OccurredSince))
+	}
+	if !f.OccurredUntil.IsZero() {
+		conds = append(conds, "occurred_at < "+arg(f.OccurredUntil))
+	}
 	if withAfter && f.After != nil {
 		id, err := uuid.Parse(f.After.ID)
 		if err != nil {
@@ -211,14 +256,26 @@ func whereSQL(f chronicle.EventFilter, withAfter bool) (string, []any, error) {
 	return ` WHERE ` + strings.Join(conds, " AND "), args, nil
 }
 
-func scanEvent(r pgx.Row) (*chronicle.Event, error) {
+// scanEvent reads eventColumns, and the history when withHistory.
+func scanEvent(r pgx.Row, withHistory bool) (*chronicle.Event, error) {
 	var e chronicle.Event
 	var eventType, corr, entity *string
-	var md []byte
-	if err := r.Scan(&e.ID, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &e.Timestamp, &eventType, &corr, &entity, &md); err != nil {
+	var occurred *time.Time
+	var md, history []byte
+	dest := []any{&e.ID, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &e.Timestamp, &eventType, &corr, &entity, &md, &occurred}
+	if withHistory {
+		dest = append(dest, &history)
+	}
+	if err := r.Scan(dest...); err != nil {
 		return nil, err
 	}
 	e.Timestamp = e.Timestamp.UTC()
+	if occurred != nil {
+		e.OccurredAt = occurred.UTC()
+	}
+	if history != nil {
+		e.History = chronicle.History(history)
+	}
 	e.EventType, e.CorrelationID, e.EntityKey = deref(eventType), deref(corr), deref(entity)
 	if md != nil {
 		if err := json.Unmarshal(md, &e.Metadata); err != nil {

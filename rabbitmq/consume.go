@@ -66,7 +66,10 @@ func (t *Transport) StartConsumers(ctx context.Context, role string) error {
 			RetryMax: t.cfg.RetryMax,
 			Observer: t.cfg.Observer,
 			Health:   t.cfg.Health,
+			Process:  t.cfg.Process,
+			Store:    t.cfg.StoreName,
 			Logger:   t.logger,
+			Now:      t.cfg.Now,
 		})
 		if err != nil {
 			c.abort()
@@ -244,7 +247,7 @@ func (w *worker) run(deliveries <-chan amqp.Delivery) {
 		for i := range batch {
 			msgs[i] = message(&batch[i])
 		}
-		if w.proc.Process(w.ctx, msgs, settler{w: w, batch: batch}) != nil {
+		if w.proc.Process(w.ctx, w.tag, msgs, settler{w: w, batch: batch}) != nil {
 			return // the channel is gone or stop gave up: the broker redelivers
 		}
 	}
@@ -252,7 +255,26 @@ func (w *worker) run(deliveries <-chan amqp.Delivery) {
 
 // message is a delivery as the domain sees it.
 func message(d *amqp.Delivery) *chronicle.Message {
-	return &chronicle.Message{ID: d.MessageId, Type: d.RoutingKey, Body: d.Body, Headers: stringHeaders(d.Headers)}
+	return &chronicle.Message{ID: d.MessageId, Type: d.RoutingKey, Body: d.Body, Headers: stringHeaders(d.Headers),
+		Deliveries: deliveries(d)}
+}
+
+// deliveries is how many times d has been delivered, this time included:
+// quorum queues count the earlier attempts in x-delivery-count; classic
+// ones say only whether it was delivered before.
+func deliveries(d *amqp.Delivery) int {
+	switch n := d.Headers["x-delivery-count"].(type) {
+	case int64:
+		return int(n) + 1
+	case int32:
+		return int(n) + 1
+	case int:
+		return n + 1
+	}
+	if d.Redelivered {
+		return 2
+	}
+	return 1
 }
 
 // settler settles items of a worker's batch: dead letters are published to
@@ -348,6 +370,8 @@ func (w *worker) deadLetter(ctx context.Context, batch []amqp.Delivery, dead []*
 			Exchange:   d.Exchange,
 			RoutingKey: d.RoutingKey,
 			At:         w.t.cfg.Now(),
+			History:    it.History,
+			Process:    w.t.cfg.Process,
 		}
 		if d.Exchange == "" && it.Message.Headers[chronicle.HeaderOriginExchange] != "" {
 			// Replayed through the default exchange: keep where it was

@@ -173,8 +173,13 @@ func (t *Transport) replay(ctx context.Context, p *publisher, kind chronicle.Que
 			t.logger.Warn("rabbitmq: dead letter has no known origin queue; left in place", "queue", queue, "message_id", d.MessageId, "origin", key)
 			continue
 		}
+		to := key
+		if exchange != "" {
+			to = "" // routed again: the consumed hops will say where
+		}
+		back := chronicle.Replayed(*message(&d), to, sel.By, t.cfg.Process, t.cfg.Now())
 		msg := amqp.Publishing{
-			Headers:      d.Headers,
+			Headers:      withStrings(d.Headers, back.Headers),
 			ContentType:  d.ContentType,
 			DeliveryMode: amqp.Persistent,
 			MessageId:    deadLetterID(d),

@@ -75,12 +75,16 @@ func (t *Transport) begin() (*publisher, error) {
 func (t *Transport) Publish(ctx context.Context, events []*chronicle.Event) error {
 	msgs := make([]amqp.Publishing, len(events))
 	keys := make([]string, len(events))
+	now := t.cfg.Now()
 	for i, e := range events {
 		body, err := e.MarshalJSON()
 		if err != nil {
 			return fmt.Errorf("encode event %s: %w", e.ID, err)
 		}
+		h := e.History.Append(chronicle.Hop{Hop: chronicle.HopPublished, At: now, Transport: "rabbitmq",
+			Exchange: t.exchange, RoutingKey: e.EventType, Queues: t.router.Queues(e.EventType)})
 		msgs[i] = amqp.Publishing{
+			Headers:      amqp.Table{chronicle.HeaderHistory: string(h)},
 			DeliveryMode: amqp.Persistent,
 			ContentType:  "application/json",
 			MessageId:    e.ID,

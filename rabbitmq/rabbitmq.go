@@ -75,6 +75,9 @@ type Config struct {
 	Observer consumer.Observer
 	// Health records consumers that keep failing. Optional.
 	Health *consumer.Health
+	// Process names this process (host:pid) and StoreName the store in
+	// the hops of each event's history. Optional.
+	Process, StoreName string
 	// Name labels this process's connections (shown by the broker).
 	// Defaults to "chronicle".
 	Name string
@@ -137,6 +140,7 @@ const RetryAfter = 2 * time.Second
 type Transport struct {
 	cfg      Config
 	exchange string
+	router   *routing.Router // for the queues a published hop names
 	logger   *slog.Logger
 
 	// mu guards closing and pub; Publish holds it shared while it
@@ -168,6 +172,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	t := &Transport{
 		cfg:      cfg,
 		exchange: cfg.Routing.PublishExchange().Name,
+		router:   routing.NewRouter(cfg.Routing),
 		logger:   cfg.Logger,
 		stop:     make(chan struct{}),
 		pubErr:   errors.New("not connected yet"),

@@ -53,7 +53,8 @@ func TestTransport(t *testing.T) {
 		Setup: func(t *testing.T) transporttest.NewGateway {
 			u, _ := rabbitmqtest.Vhost(t)
 			return func(rc *routing.Config, store chronicle.Store, o transporttest.Options) transporttest.Gateway {
-				return newTransport(t, rabbitmq.Config{URL: u, Routing: rc, Store: store, ConsumerCount: o.ConsumerCount, Check: o.Check})
+				return newTransport(t, rabbitmq.Config{URL: u, Routing: rc, Store: store, ConsumerCount: o.ConsumerCount, Check: o.Check,
+					Process: transporttest.Process, StoreName: transporttest.StoreName})
 			}
 		},
 	})

@@ -11,7 +11,13 @@ type Router struct {
 	pats   []pattern
 
 	mu    sync.RWMutex
-	cache map[string][]*Route
+	cache map[string]routed
+}
+
+// routed is the answer for one event type.
+type routed struct {
+	routes []*Route
+	queues []string
 }
 
 // maxCached bounds the memory a flood of distinct event types can take.
@@ -22,7 +28,7 @@ func NewRouter(c *Config) *Router {
 	r := &Router{
 		kind:   c.PublishExchange().Type,
 		routes: c.Routes,
-		cache:  make(map[string][]*Route),
+		cache:  make(map[string]routed),
 	}
 	for _, rt := range c.Routes {
 		r.pats = append(r.pats, compilePattern(rt.RoutingKey))
@@ -33,7 +39,13 @@ func NewRouter(c *Config) *Router {
 // Routes returns the routes an event of eventType is delivered to, in
 // configuration order; none means the event is unrouted. The slice is
 // shared: do not modify it.
-func (r *Router) Routes(eventType string) []*Route {
+func (r *Router) Routes(eventType string) []*Route { return r.route(eventType).routes }
+
+// Queues returns the queues an event of eventType goes to: its routes'
+// queues, or the unrouted queue. The slice is shared: do not modify it.
+func (r *Router) Queues(eventType string) []string { return r.route(eventType).queues }
+
+func (r *Router) route(eventType string) routed {
 	r.mu.RLock()
 	out, ok := r.cache[eventType]
 	r.mu.RUnlock()
@@ -42,8 +54,12 @@ func (r *Router) Routes(eventType string) []*Route {
 	}
 	for i, rt := range r.routes {
 		if r.matches(i, eventType) {
-			out = append(out, rt)
+			out.routes = append(out.routes, rt)
+			out.queues = append(out.queues, rt.Queue)
 		}
+	}
+	if len(out.queues) == 0 {
+		out.queues = []string{UnroutedQueue}
 	}
 	r.mu.Lock()
 	if len(r.cache) >= maxCached {

@@ -27,6 +27,8 @@ func (s *Service) openGateway(ctx context.Context) error {
 			ConsumerCount: c.ConsumerCount,
 			Observer:      s.metrics.Consumers(),
 			Health:        s.health,
+			Process:       s.process,
+			StoreName:     s.store.Name(),
 			Logger:        s.logger,
 		})
 		if err != nil {
@@ -51,6 +53,8 @@ func (s *Service) openGateway(ctx context.Context) error {
 			ConsumerCount:   c.ConsumerCount,
 			Observer:        s.metrics.Consumers(),
 			Health:          s.health,
+			Process:         s.process,
+			StoreName:       s.store.Name(),
 			Name:            "chronicle " + c.Mode,
 			Logger:          s.logger,
 		})

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/chronicle-audit/chronicle/config"
 	"github.com/chronicle-audit/chronicle/consumer"
 	"github.com/chronicle-audit/chronicle/httpapi"
+	"github.com/chronicle-audit/chronicle/ingest"
 	"github.com/chronicle-audit/chronicle/metrics"
 	"github.com/chronicle-audit/chronicle/routing"
 )
@@ -28,6 +30,8 @@ import (
 type Service struct {
 	cfg    *config.Config
 	logger *slog.Logger
+	// process names this process in the hops of events' histories.
+	process string
 
 	store   *Store
 	gateway chronicle.Gateway
@@ -50,7 +54,8 @@ type Service struct {
 
 // New returns a service for cfg; Open starts it.
 func New(cfg *config.Config, logger *slog.Logger) *Service {
-	s := &Service{cfg: cfg, logger: logger, health: &consumer.Health{}}
+	host, _ := os.Hostname()
+	s := &Service{cfg: cfg, logger: logger, health: &consumer.Health{}, process: fmt.Sprintf("%s:%d", host, os.Getpid())}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	return s
 }
@@ -108,6 +113,9 @@ func (s *Service) Open(ctx context.Context) error {
 func (s *Service) serve() error {
 	c := s.cfg
 	apiCfg := httpapi.Config{
+		Pipeline: ingest.DefaultPipeline(ingest.Stamper{},
+			ingest.TimeBounds{MaxFuture: c.OccurredMaxFuture, MaxPast: c.OccurredMaxPast}),
+		Process:          s.process,
 		Transport:        s.gateway.Name(),
 		Store:            s.store,
 		Health:           []chronicle.Pinger{s.gateway},

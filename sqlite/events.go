@@ -12,22 +12,33 @@ import (
 	"github.com/chronicle-audit/chronicle"
 )
 
-const eventColumns = `id, actor, action, resource_type, resource_id, timestamp, event_type, correlation_id, entity_key, metadata`
+// eventColumns are what a listing reads; a single event also reads its
+// history.
+const eventColumns = `id, actor, action, resource_type, resource_id, timestamp, event_type, correlation_id, entity_key, metadata, occurred_at`
 
 // insertChunk rows go into one INSERT statement: fewer statements per
 // batch, within SQLite's limit on parameters.
 const insertChunk = 32
 
+// insertSQL inserts rows events. An event already stored (another route's
+// copy, or a redelivery) is not stored again; its history gains the new
+// path, unless a path through the same queue is already there.
 func insertSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO audit_events (` + eventColumns + `) VALUES `)
+	b.WriteString(`INSERT INTO audit_events (` + eventColumns + `, history) VALUES `)
 	for i := range rows {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(`(?,?,?,?,?,?,?,?,?,?)`)
+		b.WriteString(`(?,?,?,?,?,?,?,?,?,?,?,?)`)
 	}
-	b.WriteString(` ON CONFLICT (id) DO NOTHING`)
+	b.WriteString(` ON CONFLICT (id) DO UPDATE SET history = CASE
+    WHEN audit_events.history IS NULL THEN excluded.history
+    ELSE substr(audit_events.history, 1, length(audit_events.history) - 1) || ',' || substr(excluded.history, 2) END
+WHERE excluded.history IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM json_each(audit_events.history) AS h
+    WHERE json_extract(h.value, '$.hop') = 'stored'
+      AND json_extract(h.value, '$.queue') = json_extract(excluded.history, '$[#-1].queue'))`)
 	return b.String()
 }
 
@@ -39,7 +50,7 @@ var (
 
 // insertEvents adds events to tx, skipping IDs already stored.
 func (s *Store) insertEvents(tx *sql.Tx, events []*chronicle.Event) error {
-	args := make([]any, 0, 10*insertChunk)
+	args := make([]any, 0, 12*insertChunk)
 	for len(events) > 0 {
 		n, query := insertChunk, insertMany
 		if len(events) < insertChunk {
@@ -55,7 +66,8 @@ func (s *Store) insertEvents(tx *sql.Tx, events []*chronicle.Event) error {
 				return err
 			}
 			args = append(args, e.ID, e.Actor, e.Action, e.ResourceType, e.ResourceID,
-				e.Timestamp.UnixMicro(), nullable(e.EventType), nullable(e.CorrelationID), nullable(e.EntityKey), md)
+				e.Timestamp.UnixMicro(), nullable(e.EventType), nullable(e.CorrelationID), nullable(e.EntityKey), md,
+				nullableTime(e.OccurredAt), nullableHistory(e.History))
 		}
 		st, err := s.stmt(tx, query)
 		if err != nil {
@@ -82,8 +94,8 @@ func (s *Store) Event(ctx context.Context, id string) (*chronicle.Event, error) 
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	row := s.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE id = ?`, id)
-	e, err := scanEvent(row)
+	row := s.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+`, history FROM audit_events WHERE id = ?`, id)
+	e, err := scanEvent(row, true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, chronicle.Errorf(chronicle.ErrNotFound, "event not found: %s", id)
 	}
@@ -119,6 +131,14 @@ func where(f chronicle.EventFilter, withAfter bool) (string, []any) {
 		conds = append(conds, "timestamp < ?")
 		args = append(args, f.Until.UnixMicro())
 	}
+	if !f.OccurredSince.IsZero() {
+		conds = append(conds, "occurred_at >= ?")
+		args = append(args, f.OccurredSince.UnixMicro())
+	}
+	if !f.OccurredUntil.IsZero() {
+		conds = append(conds, "occurred_at < ?")
+		args = append(args, f.OccurredUntil.UnixMicro())
+	}
 	if withAfter && f.After != nil {
 		conds = append(conds, "(timestamp, id) < (?, ?)")
 		args = append(args, f.After.Timestamp.UnixMicro(), f.After.ID)
@@ -145,7 +165,7 @@ func (s *Store) Events(ctx context.Context, f chronicle.EventFilter) ([]*chronic
 	defer rows.Close()
 	out := make([]*chronicle.Event, 0, min(f.Limit, 128))
 	for rows.Next() {
-		e, err := scanEvent(rows)
+		e, err := scanEvent(rows, false)
 		if err != nil {
 			return nil, err
 		}
@@ -167,14 +187,26 @@ func (s *Store) CountEvents(ctx context.Context, f chronicle.EventFilter) (int64
 
 type scanner interface{ Scan(...any) error }
 
-func scanEvent(r scanner) (*chronicle.Event, error) {
+// scanEvent reads eventColumns, and the history when withHistory.
+func scanEvent(r scanner, withHistory bool) (*chronicle.Event, error) {
 	var e chronicle.Event
 	var ts int64
-	var eventType, corr, entity, md sql.NullString
-	if err := r.Scan(&e.ID, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &ts, &eventType, &corr, &entity, &md); err != nil {
+	var occurred sql.NullInt64
+	var eventType, corr, entity, md, history sql.NullString
+	dest := []any{&e.ID, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &ts, &eventType, &corr, &entity, &md, &occurred}
+	if withHistory {
+		dest = append(dest, &history)
+	}
+	if err := r.Scan(dest...); err != nil {
 		return nil, err
 	}
 	e.Timestamp = time.UnixMicro(ts).UTC()
+	if occurred.Valid {
+		e.OccurredAt = time.UnixMicro(occurred.Int64).UTC()
+	}
+	if history.Valid {
+		e.History = chronicle.History(history.String)
+	}
 	e.EventType, e.CorrelationID, e.EntityKey = eventType.String, corr.String, entity.String
 	if md.Valid {
 		if err := json.Unmarshal([]byte(md.String), &e.Metadata); err != nil {
@@ -182,6 +214,20 @@ func scanEvent(r scanner) (*chronicle.Event, error) {
 		}
 	}
 	return &e, nil
+}
+
+func nullableTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func nullableHistory(h chronicle.History) any {
+	if len(h) == 0 {
+		return nil
+	}
+	return string(h)
 }
 
 func nullable(s string) any {

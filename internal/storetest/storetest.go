@@ -41,6 +41,8 @@ func Exercise(t *testing.T, open Open) {
 		{"EntityNotFound", testEntityNotFound},
 		{"Ping", testPing},
 		{"IdempotencyKeys", testIdempotency},
+		{"OccurredAt", testOccurredAt},
+		{"HistoryPerRoute", testHistory},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,7 +108,7 @@ func equalEvent(a, b *chronicle.Event) bool {
 		a.ResourceType == b.ResourceType && a.ResourceID == b.ResourceID &&
 		a.Timestamp.Equal(b.Timestamp) && a.EventType == b.EventType &&
 		a.CorrelationID == b.CorrelationID && a.EntityKey == b.EntityKey &&
-		maps.Equal(a.Metadata, b.Metadata)
+		a.OccurredAt.Equal(b.OccurredAt) && maps.Equal(a.Metadata, b.Metadata)
 }
 
 func testStoreAndGet(t *testing.T, s chronicle.Store) {
@@ -478,5 +480,103 @@ func testIdempotency(t *testing.T, is chronicle.Store) {
 	}
 	if _, claimed, _ := is.ClaimIdempotencyKey(ctx(t), &recent); claimed {
 		t.Fatal("a recent key was forgotten")
+	}
+}
+
+// occurred_at is kept to the microsecond, in UTC, and filtered on as a
+// half-open range; an event without one matches no occurred_at bound.
+func testOccurredAt(t *testing.T, s chronicle.Store) {
+	east := time.FixedZone("UTC+5", 5*3600)
+	at := func(d time.Duration) time.Time { return base.Add(d).In(east) }
+	a := NewEvent(1*time.Second, func(e *chronicle.Event) { e.OccurredAt = at(-time.Hour + 123456*time.Microsecond) })
+	b := NewEvent(2*time.Second, func(e *chronicle.Event) { e.OccurredAt = at(-2 * time.Hour) })
+	c := NewEvent(3*time.Second, func(e *chronicle.Event) { e.OccurredAt = at(-30 * time.Minute) })
+	none := NewEvent(4 * time.Second)
+	mustStore(t, s, a, b, c, none)
+	got, err := s.Event(ctx(t), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.OccurredAt.Equal(a.OccurredAt) || got.OccurredAt.Location() != time.UTC {
+		t.Fatalf("occurred_at = %v, want %v in UTC", got.OccurredAt, a.OccurredAt)
+	}
+	if e, _ := s.Event(ctx(t), none.ID); !e.OccurredAt.IsZero() {
+		t.Fatalf("an event without occurred_at came back with %v", e.OccurredAt)
+	}
+	for _, tt := range []struct {
+		name string
+		f    chronicle.EventFilter
+		want []string
+	}{
+		{"Since", chronicle.EventFilter{OccurredSince: a.OccurredAt}, []string{c.ID, a.ID}},
+		{"Until", chronicle.EventFilter{OccurredUntil: a.OccurredAt}, []string{b.ID}},
+		{"Range", chronicle.EventFilter{OccurredSince: b.OccurredAt, OccurredUntil: c.OccurredAt}, []string{b.ID, a.ID}},
+		{"WithOtherFilters", chronicle.EventFilter{OccurredSince: b.OccurredAt, Until: base.Add(2 * time.Second)}, []string{a.ID}},
+	} {
+		if got := ids(list(t, s, tt.f)); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+		f := tt.f
+		if n, err := s.CountEvents(ctx(t), f); err != nil || n != int64(len(tt.want)) {
+			t.Errorf("%s: count %d, %v; want %d", tt.name, n, err, len(tt.want))
+		}
+	}
+}
+
+// path is a route's path into the store, ending with its stored hop.
+func path(queue string, at time.Time) chronicle.History {
+	var h chronicle.History
+	h = h.Append(chronicle.Hop{Hop: chronicle.HopAccepted, At: at, Process: "producer:1"})
+	h = h.Append(chronicle.Hop{Hop: chronicle.HopConsumed, At: at.Add(time.Millisecond), Queue: queue, Worker: "w-1", Delivery: 1})
+	return h.Append(chronicle.Hop{Hop: chronicle.HopStored, At: at.Add(2 * time.Millisecond), Queue: queue, Store: "test", Batch: 1})
+}
+
+// An event stored by two routes' consumers keeps each route's path, once:
+// a redelivery through the same queue adds nothing.
+func testHistory(t *testing.T, s chronicle.Store) {
+	e := NewEvent(0)
+	first := *e
+	first.History = path("chronicle.security", base)
+	mustStore(t, s, &first)
+	second := *e
+	second.History = path("chronicle.all", base.Add(time.Second))
+	again := *e
+	again.History = path("chronicle.security", base.Add(2*time.Second))
+	mustStore(t, s, &second)
+	mustStore(t, s, &again)
+	got, err := s.Event(ctx(t), e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hops, err := got.History.Hops()
+	if err != nil {
+		t.Fatalf("stored history %q: %v", got.History, err)
+	}
+	var stored []string
+	for _, h := range hops {
+		if h.Hop == chronicle.HopStored {
+			stored = append(stored, h.Queue)
+		}
+	}
+	if !slices.Equal(stored, []string{"chronicle.security", "chronicle.all"}) || len(hops) != 6 {
+		t.Fatalf("history = %+v; want the security then the all path, once each", hops)
+	}
+	// An event stored without a history keeps none until a path comes.
+	plain := NewEvent(time.Second)
+	mustStore(t, s, plain)
+	if got, _ := s.Event(ctx(t), plain.ID); len(got.History) != 0 {
+		t.Fatalf("history of an event stored without one: %q", got.History)
+	}
+	withPath := *plain
+	withPath.History = path("chronicle.all", base)
+	mustStore(t, s, &withPath)
+	if got, _ := s.Event(ctx(t), plain.ID); len(got.History) == 0 {
+		t.Fatal("a path for an event stored without history was lost")
+	}
+	// A listing does not carry histories.
+	for _, l := range list(t, s, chronicle.EventFilter{}) {
+		if len(l.History) != 0 {
+			t.Fatalf("a listed event carries its history")
+		}
 	}
 }

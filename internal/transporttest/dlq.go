@@ -98,11 +98,24 @@ func testReplayFixed(t *testing.T, newGW NewGateway, h Harness) {
 	if err := fixed.StartConsumers(t.Context(), "default"); err != nil {
 		t.Fatal(err)
 	}
-	n, err := fixed.ReplayDeadLetters(t.Context(), "chronicle.all.dlq", chronicle.Selection{IDs: []string{bob.ID}})
+	n, err := fixed.ReplayDeadLetters(t.Context(), "chronicle.all.dlq", chronicle.Selection{IDs: []string{bob.ID}, By: "ops-key"})
 	if err != nil || n != 1 {
 		t.Fatalf("replay = %d, %v", n, err)
 	}
 	Eventually(t, 10*time.Second, "the replayed event stored", func() bool { return rec.Stored(bob.ID) })
+	// Its history tells the story: consumed, dead-lettered with the
+	// reason, replayed by whom, consumed again, stored.
+	var story []string
+	for _, hop := range storedHistory(t, rec, bob.ID, 1) {
+		story = append(story, hop.Hop)
+		if hop.Hop == chronicle.HopDeadLettered && hop.Reason != "processing error: bob is not supported" ||
+			hop.Hop == chronicle.HopReplayed && (hop.By != "ops-key" || hop.Queue != "chronicle.all") {
+			t.Errorf("hop = %+v", hop)
+		}
+	}
+	if want := []string{"published", "consumed", "dead_lettered", "replayed", "consumed", "stored"}; !slices.Equal(story, want) {
+		t.Fatalf("history of a replayed event: %v, want %v", story, want)
+	}
 	time.Sleep(200 * time.Millisecond)
 	if got := rec.Deliveries(bob.ID); got != 1 {
 		t.Fatalf("replayed event handed to the store %d times, want 1", got)

@@ -43,7 +43,13 @@ type Gateway interface {
 // NewGateway builds a gateway over cfg whose consumers store into store
 // (the journal too, on transports that journal). The gateways of one test
 // share its broker state (vhost), as processes share a broker; they are
-// closed when the test ends.
+// closed when the test ends. Their hops name the process Process and the
+// store StoreName.
+const (
+	Process   = "test-host:42"
+	StoreName = "recorder"
+)
+
 type NewGateway func(cfg *routing.Config, store chronicle.Store, opts Options) Gateway
 
 // Harness describes one transport to the suite.
@@ -88,6 +94,7 @@ func Run(t *testing.T, h Harness) {
 		{"ReplayUnroutedAfterNewRoute", testReplayUnrouted, false},
 		{"PurgeByID", testPurge, false},
 		{"DeadLetterWithoutID", testDeadLetterWithoutID, false},
+		{"MessageHistory", testHistory, false},
 	}
 	for _, tt := range tests {
 		if tt.skip {
@@ -593,5 +600,73 @@ func testStoreRefusesOne(t *testing.T, newGW NewGateway, h Harness) {
 	}
 	if rec.Stored(bad.ID) {
 		t.Fatal("the refused event was stored")
+	}
+}
+
+// stored waits for id to be stored and returns its history's hops.
+func storedHistory(t *testing.T, rec *Recorder, id string, want int) []chronicle.Hop {
+	t.Helper()
+	var hops []chronicle.Hop
+	Eventually(t, 10*time.Second, fmt.Sprintf("%d stored paths of %s", want, id), func() bool {
+		e, err := rec.Event(t.Context(), id)
+		if err != nil {
+			return false
+		}
+		hops, err = e.History.Hops()
+		if err != nil {
+			t.Fatalf("history %q: %v", e.History, err)
+		}
+		n := 0
+		for _, h := range hops {
+			if h.Hop == chronicle.HopStored {
+				n++
+			}
+		}
+		return n == want
+	})
+	return hops
+}
+
+// An event's Message History: accepted (by the producer), published (by
+// the transport, to both of its routes' queues), then consumed and stored
+// once per route, each naming the queue, the worker and the store.
+func testHistory(t *testing.T, newGW NewGateway, h Harness) {
+	rec := NewRecorder()
+	gw := newGW(routing.Default(), rec, Options{})
+	if err := gw.StartConsumers(t.Context(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	e := NewEvent("security.login")
+	e.History = chronicle.History(nil).Append(chronicle.Hop{Hop: chronicle.HopAccepted, At: e.Timestamp, Process: "producer:7", RequestID: "req-1"})
+	publish(t, gw, e)
+	hops := storedHistory(t, rec, e.ID, 2)
+	kinds := map[string]int{}
+	for _, hop := range hops {
+		kinds[hop.Hop]++
+		switch hop.Hop {
+		case chronicle.HopAccepted:
+			if hop.Process != "producer:7" || hop.RequestID != "req-1" {
+				t.Errorf("accepted hop = %+v", hop)
+			}
+		case chronicle.HopPublished:
+			if hop.Transport != gw.Name() || hop.Exchange != "audit_events" || hop.RoutingKey != "security.login" ||
+				!slices.Equal(hop.Queues, []string{"chronicle.all", "chronicle.security"}) {
+				t.Errorf("published hop = %+v", hop)
+			}
+		case chronicle.HopConsumed:
+			if hop.Process != Process || hop.Worker == "" || hop.Delivery != 1 || (hop.Queue != "chronicle.all" && hop.Queue != "chronicle.security") {
+				t.Errorf("consumed hop = %+v", hop)
+			}
+		case chronicle.HopStored:
+			if hop.Process != Process || hop.Store != StoreName || hop.Batch < 1 {
+				t.Errorf("stored hop = %+v", hop)
+			}
+		}
+	}
+	if kinds[chronicle.HopAccepted] != 1 || kinds[chronicle.HopPublished] != 1 || kinds[chronicle.HopConsumed] != 2 || kinds[chronicle.HopStored] != 2 {
+		t.Fatalf("history = %+v", hops)
+	}
+	if !slices.IsSortedFunc(hops, func(a, b chronicle.Hop) int { return a.At.Compare(b.At) }) {
+		t.Fatalf("hops out of order: %+v", hops)
 	}
 }

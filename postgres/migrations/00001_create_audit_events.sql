@@ -1,4 +1,4 @@
--- The seed's first migration: the audit_events table and its indexes.
+-- The original system's first migration: the audit_events table and its indexes.
 -- Every listing index ends in (timestamp DESC, id DESC): a filtered,
 -- newest-first listing walks one index in order, continues below a
 -- (timestamp, id) position with an index condition, and stops at its

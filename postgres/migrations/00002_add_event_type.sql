@@ -1,4 +1,4 @@
--- The seed's second migration: event_type, the routing key, and its index.
+-- The original system's second migration: event_type, the routing key, and its index.
 
 -- +goose Up
 ALTER TABLE audit_events ADD COLUMN event_type VARCHAR(255);

@@ -1,4 +1,4 @@
--- The seed's first migration: the audit_events table and its indexes.
+-- The original system's first migration: the audit_events table and its indexes.
 -- Timestamps are microseconds since the Unix epoch (UTC), so (timestamp, id)
 -- orders and compares exactly. Every index ends in (timestamp, id): a
 -- filtered listing walks one index, newest first, and stops at its limit.
