@@ -2,7 +2,6 @@ package chronicle
 
 import (
 	"context"
-	"maps"
 	"time"
 )
 
@@ -104,9 +103,6 @@ type Selection struct {
 // at, asked for by by: a replayed hop added to its history. m itself is
 // not changed.
 func Replayed(m Message, queue, by, process string, at time.Time) Message {
-	h := make(map[string]string, len(m.Headers)+1)
-	maps.Copy(h, m.Headers)
-	h[HeaderHistory] = string(HistoryOf(&m).Append(Hop{Hop: HopReplayed, At: at, Process: process, Queue: queue, By: by}))
-	m.Headers = h
+	m.History = m.History.Append(Hop{Hop: HopReplayed, At: at, Process: process, Queue: queue, By: by})
 	return m
 }

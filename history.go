@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Message History (the EIP pattern): every event carries the list of hops
@@ -25,7 +27,7 @@ const (
 )
 
 // Hop is one step of an event's way in. Only the details of its kind are
-// set; the others are omitted from its JSON, which is kept small.
+// set; the others are omitted from its JSON.
 type Hop struct {
 	Hop string    `json:"hop"`
 	At  time.Time `json:"at"`
@@ -44,8 +46,9 @@ type Hop struct {
 	// Queue a hop happened on: consumed from, dead-lettered from, replayed
 	// to, stored from.
 	Queue string `json:"queue,omitempty"`
-	// Worker is the consumer (process and worker) that consumed it, and
-	// Delivery how many times it had been delivered from that queue.
+	// Worker is the consumer worker (its number among the queue's workers
+	// in its process) that consumed it, and Delivery how many times it had
+	// been delivered from that queue.
 	Worker   string `json:"worker,omitempty"`
 	Delivery int    `json:"delivery,omitempty"`
 	// Reason a message was dead-lettered.
@@ -57,13 +60,33 @@ type Hop struct {
 	Batch int    `json:"batch,omitempty"`
 }
 
-// MarshalJSON writes At with TimestampLayout.
+// hopJSON is Hop as the API writes it: hop and at first.
+type hopJSON struct {
+	Hop        string   `json:"hop"`
+	At         string   `json:"at"`
+	Process    string   `json:"process,omitempty"`
+	RequestID  string   `json:"request_id,omitempty"`
+	APIKey     string   `json:"api_key,omitempty"`
+	Transport  string   `json:"transport,omitempty"`
+	Exchange   string   `json:"exchange,omitempty"`
+	RoutingKey string   `json:"routing_key,omitempty"`
+	Queues     []string `json:"queues,omitempty"`
+	Queue      string   `json:"queue,omitempty"`
+	Worker     string   `json:"worker,omitempty"`
+	Delivery   int      `json:"delivery,omitempty"`
+	Reason     string   `json:"reason,omitempty"`
+	By         string   `json:"by,omitempty"`
+	Store      string   `json:"store,omitempty"`
+	Batch      int      `json:"batch,omitempty"`
+}
+
+// MarshalJSON writes At with TimestampLayout and leaves out the details
+// that are not set.
 func (h Hop) MarshalJSON() ([]byte, error) {
-	type plain Hop
-	return json.Marshal(struct {
-		plain
-		At string `json:"at"`
-	}{plain(h), h.At.UTC().Format(TimestampLayout)})
+	return json.Marshal(hopJSON{Hop: h.Hop, At: h.At.UTC().Format(TimestampLayout), Process: h.Process,
+		RequestID: h.RequestID, APIKey: h.APIKey, Transport: h.Transport, Exchange: h.Exchange, RoutingKey: h.RoutingKey,
+		Queues: h.Queues, Queue: h.Queue, Worker: h.Worker, Delivery: h.Delivery, Reason: h.Reason, By: h.By,
+		Store: h.Store, Batch: h.Batch})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -82,33 +105,154 @@ func (h *Hop) UnmarshalJSON(data []byte) error {
 	return err
 }
 
-// History is a Message History as a JSON array of hops. It travels as
-// text (in a message header, in a column), so appending a hop never
-// decodes the hops before it; Hops decodes them to show them.
+// History is a Message History as it travels and is stored: a compact JSON
+// array, appended to as text (a hop is added without decoding the ones
+// before it). Every event carries one on each message and each stored
+// path, so its form is small: short keys (below), and times in
+// microseconds, the first hop of each path absolute ("T", since the Unix
+// epoch) and the others relative to it ("t"). Hops decodes it.
+//
+//	h hop kind: a accepted, p published, c consumed, d dead_lettered,
+//	  r replayed, s stored
+//	T, t time; pr process; rq request id; ak API key label; tr transport;
+//	x exchange; rk routing key; qs queues; q queue; w worker; n delivery;
+//	why reason; by who replayed; st store; b batch
 type History []byte
 
-// HeaderHistory is the message header that carries a History.
+// HeaderHistory is the message header that carries a History where
+// messages have headers (RabbitMQ).
 const HeaderHistory = "x-chronicle-history"
 
+var (
+	hopCodes = map[string]string{HopAccepted: "a", HopPublished: "p", HopConsumed: "c",
+		HopDeadLettered: "d", HopReplayed: "r", HopStored: "s"}
+	hopKinds = map[string]string{"a": HopAccepted, "p": HopPublished, "c": HopConsumed,
+		"d": HopDeadLettered, "r": HopReplayed, "s": HopStored}
+)
+
 // Append returns h with hop added at the end. h itself is not changed.
-func (h History) Append(hop Hop) History {
-	b, err := hop.MarshalJSON()
-	if err != nil {
-		return h // a Hop always encodes
-	}
+func (h History) Append(hop Hop) History { return h.AppendHops(hop) }
+
+// AppendHops returns h with hops added at the end, in one allocation.
+func (h History) AppendHops(hops ...Hop) History {
+	out := make([]byte, 0, len(h)+96*len(hops))
+	base, hasBase := h.base()
 	if len(h) < 2 || h[len(h)-1] != ']' {
-		return History(append(append([]byte{'['}, b...), ']'))
+		out = append(out, '[')
+	} else {
+		out = append(out, h[:len(h)-1]...)
+		if len(h) > 2 {
+			out = append(out, ',')
+		}
 	}
-	out := make([]byte, 0, len(h)+len(b)+1)
-	out = append(out, h[:len(h)-1]...)
-	if len(h) > 2 {
-		out = append(out, ',')
+	for i, hop := range hops {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		at := hop.At.UnixMicro()
+		if !hasBase {
+			base, hasBase = at, true
+			out = hop.appendCompact(out, "T", at)
+		} else {
+			out = hop.appendCompact(out, "t", at-base)
+		}
 	}
-	out = append(append(out, b...), ']')
-	return out
+	return append(out, ']')
 }
 
-// Concat returns h followed by the hops of more.
+// base is the absolute time the last path of h started at.
+func (h History) base() (int64, bool) {
+	i := bytes.LastIndex(h, []byte(`"T":`))
+	if i < 0 {
+		return 0, false
+	}
+	rest := h[i+4:]
+	end := bytes.IndexAny(rest, ",}")
+	if end < 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(rest[:end]), 10, 64)
+	return n, err == nil
+}
+
+// appendCompact writes hop in History's form, its time under key.
+func (h Hop) appendCompact(b []byte, key string, at int64) []byte {
+	b = append(b, `{"h":`...)
+	b = appendString(b, hopCodes[h.Hop])
+	b = strconv.AppendInt(append(append(append(b, ',', '"'), key...), '"', ':'), at, 10)
+	for _, f := range [...]struct{ name, v string }{
+		{"pr", h.Process}, {"rq", h.RequestID}, {"ak", h.APIKey},
+		{"tr", h.Transport}, {"x", h.Exchange}, {"rk", h.RoutingKey},
+	} {
+		b = appendField(b, f.name, f.v)
+	}
+	if len(h.Queues) > 0 {
+		b = append(b, `,"qs":[`...)
+		for i, q := range h.Queues {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, q)
+		}
+		b = append(b, ']')
+	}
+	b = appendField(b, "q", h.Queue)
+	b = appendField(b, "w", h.Worker)
+	if h.Delivery != 0 {
+		b = strconv.AppendInt(append(b, `,"n":`...), int64(h.Delivery), 10)
+	}
+	b = appendField(b, "why", h.Reason)
+	b = appendField(b, "by", h.By)
+	b = appendField(b, "st", h.Store)
+	if h.Batch != 0 {
+		b = strconv.AppendInt(append(b, `,"b":`...), int64(h.Batch), 10)
+	}
+	return append(b, '}')
+}
+
+func appendField(b []byte, name, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = append(append(append(b, ',', '"'), name...), '"', ':')
+	return appendString(b, v)
+}
+
+// appendString appends s as a JSON string: as it is when it needs no
+// escape (the common case: names, ids, queues), else as encoding/json
+// writes it.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
+}
+
+// compactHop is one element of a History as it is decoded.
+type compactHop struct {
+	H   string   `json:"h"`
+	Abs *int64   `json:"T"`
+	Rel int64    `json:"t"`
+	Pr  string   `json:"pr"`
+	Rq  string   `json:"rq"`
+	Ak  string   `json:"ak"`
+	Tr  string   `json:"tr"`
+	X   string   `json:"x"`
+	Rk  string   `json:"rk"`
+	Qs  []string `json:"qs"`
+	Q   string   `json:"q"`
+	W   string   `json:"w"`
+	N   int      `json:"n"`
+	Why string   `json:"why"`
+	By  string   `json:"by"`
+	St  string   `json:"st"`
+	B   int      `json:"b"`
+}
+
+// Concat returns h followed by the hops of more (another path).
 func (h History) Concat(more History) History {
 	switch {
 	case len(more) < 3:
@@ -135,26 +279,33 @@ func (h History) Hops() ([]Hop, error) {
 	}
 	out := make([]Hop, 0, len(raw))
 	seen := map[string]bool{}
+	consumer := "" // the process of the last consumed hop: a stored hop's
+	var base int64
 	for _, r := range raw {
-		key := string(bytes.TrimSpace(r))
-		if seen[key] {
-			continue
-		}
-		seen[key] = true
-		var hop Hop
-		if err := json.Unmarshal(r, &hop); err != nil {
+		var c compactHop
+		if err := json.Unmarshal(r, &c); err != nil {
 			return nil, err
 		}
+		at := base + c.Rel
+		if c.Abs != nil {
+			base, at = *c.Abs, *c.Abs
+		}
+		hop := Hop{Hop: hopKinds[c.H], At: time.UnixMicro(at).UTC(), Process: c.Pr, RequestID: c.Rq, APIKey: c.Ak,
+			Transport: c.Tr, Exchange: c.X, RoutingKey: c.Rk, Queues: c.Qs, Queue: c.Q, Worker: c.W, Delivery: c.N,
+			Reason: c.Why, By: c.By, Store: c.St, Batch: c.B}
+		switch {
+		case hop.Hop == HopConsumed:
+			consumer = hop.Process
+		case hop.Hop == HopStored && hop.Process == "":
+			hop.Process = consumer
+		}
+		key, _ := hop.MarshalJSON()
+		if seen[string(key)] {
+			continue
+		}
+		seen[string(key)] = true
 		out = append(out, hop)
 	}
 	slices.SortStableFunc(out, func(a, b Hop) int { return a.At.Compare(b.At) })
 	return out, nil
-}
-
-// HistoryOf returns the history a message carries.
-func HistoryOf(m *Message) History {
-	if h := m.Headers[HeaderHistory]; h != "" {
-		return History(h)
-	}
-	return nil
 }

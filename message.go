@@ -25,6 +25,9 @@ type Message struct {
 	// queue, this time included (1 the first time), where the transport
 	// knows it.
 	Deliveries int
+	// History is the Message History the message carries (on RabbitMQ,
+	// in the header HeaderHistory; in process, in the journal).
+	History History
 }
 
 // Header names that Chronicle sets on messages.
@@ -80,9 +83,9 @@ func Kill(m Message, d Death) Message {
 	}
 	history := d.History
 	if history == nil {
-		history = HistoryOf(&m)
+		history = m.History
 	}
-	h[HeaderHistory] = string(history.Append(Hop{Hop: HopDeadLettered, At: d.At, Process: d.Process, Queue: d.Queue, Reason: d.Reason}))
+	m.History = history.Append(Hop{Hop: HopDeadLettered, At: d.At, Process: d.Process, Queue: d.Queue, Reason: d.Reason})
 	m.Headers = h
 	m.Event = nil
 	if m.ID == "" {

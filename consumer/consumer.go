@@ -41,8 +41,8 @@ type Item struct {
 	// message's history, this consumer's consumed hop and the stored hop.
 	Event  *chronicle.Event
 	Reason string
-	// History is the message's history with this consumer's consumed hop:
-	// what a dead letter carries on (chronicle.Death.History).
+	// History is, for a message to dead-letter, its history with this
+	// consumer's consumed hop: what it carries on (chronicle.Death.History).
 	History chronicle.History
 }
 
@@ -155,15 +155,19 @@ func (p *Processor) Process(ctx context.Context, worker string, msgs []*chronicl
 		m := msgs[i]
 		it := &all[i]
 		*it = Item{Index: i, Message: m, Reason: v.Reason}
-		it.History = chronicle.HistoryOf(m).Append(chronicle.Hop{Hop: chronicle.HopConsumed, At: now,
-			Process: p.cfg.Process, Queue: p.cfg.Queue, Worker: worker, Delivery: m.Deliveries})
-		if v.Event != nil {
+		consumed := chronicle.Hop{Hop: chronicle.HopConsumed, At: now,
+			Process: p.cfg.Process, Queue: p.cfg.Queue, Worker: worker, Delivery: m.Deliveries}
+		if v.Event == nil {
+			it.History = m.History.Append(consumed)
+		} else {
 			// A copy: the event may be shared with other queues' messages.
 			e := &copies[len(copies)-events]
 			events--
 			*e = *v.Event
-			e.History = it.History.Append(chronicle.Hop{Hop: chronicle.HopStored, At: now,
-				Process: p.cfg.Process, Queue: p.cfg.Queue, Store: p.cfg.Store, Batch: len(copies)})
+			// The stored hop's process is the consumed hop's: History
+			// keeps it once.
+			e.History = m.History.AppendHops(consumed, chronicle.Hop{Hop: chronicle.HopStored, At: now,
+				Queue: p.cfg.Queue, Store: p.cfg.Store, Batch: len(copies)})
 			it.Event = e
 		}
 		items[i] = it

@@ -11,7 +11,7 @@ import (
 type worker struct {
 	t    *Transport
 	q    *queue
-	name string // for its hops: queue/number
+	name string // for its hops: its number among the queue's workers
 	proc *consumer.Processor
 }
 

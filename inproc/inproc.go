@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -333,8 +334,7 @@ func (t *Transport) Publish(ctx context.Context, events []*chronicle.Event) erro
 		}
 		h := e.History.Append(chronicle.Hop{Hop: chronicle.HopPublished, At: now, Transport: "inproc",
 			Exchange: t.exchange, RoutingKey: e.EventType, Queues: t.router.Queues(e.EventType)})
-		msgs[i] = chronicle.Message{ID: e.ID, Type: e.EventType, Body: body, Event: e, Deliveries: 1,
-			Headers: map[string]string{chronicle.HeaderHistory: string(h)}}
+		msgs[i] = chronicle.Message{ID: e.ID, Type: e.EventType, Body: body, Event: e, Deliveries: 1, History: h}
 	}
 	return t.publish(ctx, msgs)
 }
@@ -494,7 +494,7 @@ func (t *Transport) startWorkers(role string) error {
 			q.consumers.Add(1)
 			t.workers.Go(func() {
 				defer q.consumers.Add(-1)
-				(&worker{t: t, q: q, name: fmt.Sprintf("%s/%d", q.name, w), proc: proc}).run()
+				(&worker{t: t, q: q, name: strconv.Itoa(w), proc: proc}).run()
 			})
 		}
 	}

@@ -391,33 +391,43 @@ type rssSampler struct {
 	first, last, peak int64
 }
 
-// run samples process_resident_memory_bytes every half second until the
-// returned func is called, or for good when the service has no such
-// metric.
+// run samples process_resident_memory_bytes at once, then every half
+// second until the returned func is called (which samples once more), or
+// for good when the service has no such metric.
 func (s *rssSampler) run(ctx context.Context, c *client.Client) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
+	if !s.sample(ctx, c) {
+		return func() {}
+	}
+	loop, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for {
-			v, err := c.Metric(ctx, "process_resident_memory_bytes")
-			var ae *client.Error
-			switch {
-			case err == nil:
-				if s.first == 0 {
-					s.first = int64(v)
-				}
-				s.last = int64(v)
-				s.peak = max(s.peak, int64(v))
-			case errors.Is(err, chronicle.ErrNotFound) || errors.As(err, &ae):
-				return // no metrics to read
-			}
-			if sleep(ctx, 500*time.Millisecond) != nil {
-				return
-			}
+		for sleep(loop, 500*time.Millisecond) == nil && s.sample(loop, c) {
 		}
 	}()
-	return func() { cancel(); <-done }
+	return func() {
+		cancel()
+		<-done
+		s.sample(ctx, c)
+	}
+}
+
+// sample reads the service's resident memory once. It returns false when
+// the service has no such metric.
+func (s *rssSampler) sample(ctx context.Context, c *client.Client) bool {
+	v, err := c.Metric(ctx, "process_resident_memory_bytes")
+	var ae *client.Error
+	switch {
+	case err == nil:
+		if s.first == 0 {
+			s.first = int64(v)
+		}
+		s.last = int64(v)
+		s.peak = max(s.peak, int64(v))
+	case errors.Is(err, chronicle.ErrNotFound) || errors.As(err, &ae):
+		return false
+	}
+	return true
 }
 
 // benchProgress shows events sent so far: redrawn in place on a

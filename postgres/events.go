@@ -41,12 +41,14 @@ const eventColumns = `id, actor, action, resource_type, resource_id, timestamp, 
 // same queue is already there. A batch never holds one id twice (an upsert
 // may not touch a row twice): insertArgs keeps the first.
 const sqlInsertEvents = `INSERT INTO audit_events (` + eventColumns + `, history)
-SELECT id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata::jsonb, occurred_at, history::jsonb
+SELECT id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata::jsonb, occurred_at, history
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[])
   AS e(id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata, occurred_at, history)
-ON CONFLICT (id) DO UPDATE SET history = coalesce(audit_events.history, '[]'::jsonb) || EXCLUDED.history
+ON CONFLICT (id) DO UPDATE SET history = CASE
+    WHEN audit_events.history IS NULL THEN EXCLUDED.history
+    ELSE left(audit_events.history, -1) || ',' || substr(EXCLUDED.history, 2) END
 WHERE EXCLUDED.history IS NOT NULL
-  AND NOT coalesce(audit_events.history, '[]'::jsonb) @> jsonb_build_array(jsonb_build_object('hop', 'stored', 'queue', EXCLUDED.history->-1->>'queue'))`
+  AND NOT coalesce(audit_events.history, '[]')::jsonb @> jsonb_build_array(jsonb_build_object('h', 's', 'q', EXCLUDED.history::jsonb->-1->>'q'))`
 
 var errNilEvent = chronicle.Errorf(chronicle.ErrInvalid, "nil event")
 

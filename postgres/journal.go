@@ -17,18 +17,18 @@ import (
 const sqlJournalAppend = `WITH seqs AS MATERIALIZED (
     SELECT nextval('inproc_journal_seq') AS seq, ord FROM generate_series(1, $1::int) AS ord
 ), ins AS (
-    INSERT INTO inproc_journal (seq, queue, message_id, message_type, body, headers)
-    SELECT s.seq, e.queue, e.message_id, e.message_type, e.body, e.headers::jsonb
-    FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[]) WITH ORDINALITY
-        AS e(queue, message_id, message_type, body, headers, ord)
+    INSERT INTO inproc_journal (seq, queue, message_id, message_type, body, headers, history)
+    SELECT s.seq, e.queue, e.message_id, e.message_type, e.body, e.headers::jsonb, e.history
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::text[]) WITH ORDINALITY
+        AS e(queue, message_id, message_type, body, headers, history, ord)
     JOIN seqs s USING (ord)
 )
 SELECT ord, seq FROM seqs ORDER BY ord`
 
 const (
 	sqlJournalRemove = `DELETE FROM inproc_journal WHERE seq = ANY($1::bigint[])`
-	sqlJournalMove   = `UPDATE inproc_journal j SET queue = m.queue, message_id = m.message_id, headers = m.headers::jsonb
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS m(seq, queue, message_id, headers) WHERE j.seq = m.seq`
+	sqlJournalMove   = `UPDATE inproc_journal j SET queue = m.queue, message_id = m.message_id, headers = m.headers::jsonb, history = m.history
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) AS m(seq, queue, message_id, headers, history) WHERE j.seq = m.seq`
 )
 
 // Durable implements chronicle.Journal: entries are committed to the database.
@@ -41,7 +41,7 @@ func (s *Store) Append(ctx context.Context, entries []*chronicle.JournalEntry) e
 		return nil
 	}
 	n := len(entries)
-	queues, ids, types, heads := make([]string, n), make([]string, n), make([]string, n), make([]*string, n)
+	queues, ids, types, heads, histories := make([]string, n), make([]string, n), make([]string, n), make([]*string, n), make([]*string, n)
 	bodies := make([][]byte, n)
 	for i, e := range entries {
 		h, err := encodeMap(e.Message.Headers)
@@ -49,11 +49,12 @@ func (s *Store) Append(ctx context.Context, entries []*chronicle.JournalEntry) e
 			return fmt.Errorf("journal entry %s: headers: %w", e.Message.ID, err)
 		}
 		queues[i], ids[i], types[i], bodies[i], heads[i] = e.Queue, e.Message.ID, e.Message.Type, nonNilBytes(e.Message.Body), h
+		histories[i] = nullable(string(e.Message.History))
 	}
 	seqs := make([]int64, n)
 	// Not idempotent: retried only when nothing reached the server.
 	err := s.run(ctx, false, func() error {
-		rows, err := s.pool.Query(ctx, sqlJournalAppend, n, queues, ids, types, bodies, heads)
+		rows, err := s.pool.Query(ctx, sqlJournalAppend, n, queues, ids, types, bodies, heads, histories)
 		if err != nil {
 			return err
 		}
@@ -91,7 +92,7 @@ func (s *Store) Append(ctx context.Context, entries []*chronicle.JournalEntry) e
 func (s *Store) Pending(ctx context.Context) ([]*chronicle.JournalEntry, error) {
 	var out []*chronicle.JournalEntry
 	err := s.run(ctx, true, func() error {
-		rows, err := s.pool.Query(ctx, `SELECT seq, queue, message_id, message_type, body, headers FROM inproc_journal ORDER BY seq`)
+		rows, err := s.pool.Query(ctx, `SELECT seq, queue, message_id, message_type, body, headers, history FROM inproc_journal ORDER BY seq`)
 		if err != nil {
 			return err
 		}
@@ -100,8 +101,12 @@ func (s *Store) Pending(ctx context.Context) ([]*chronicle.JournalEntry, error) 
 		for rows.Next() {
 			var e chronicle.JournalEntry
 			var h []byte
-			if err := rows.Scan(&e.Seq, &e.Queue, &e.Message.ID, &e.Message.Type, &e.Message.Body, &h); err != nil {
+			var history *string
+			if err := rows.Scan(&e.Seq, &e.Queue, &e.Message.ID, &e.Message.Type, &e.Message.Body, &h, &history); err != nil {
 				return err
+			}
+			if history != nil {
+				e.Message.History = chronicle.History(*history)
 			}
 			if h != nil {
 				if err := json.Unmarshal(h, &e.Message.Headers); err != nil {
@@ -136,15 +141,16 @@ func (s *Store) Settle(ctx context.Context, st *chronicle.Settlement) error {
 		queries = append(queries, pgx.QueuedQuery{SQL: sqlJournalRemove, Arguments: []any{st.Remove}})
 	}
 	if n := len(st.Move); n > 0 {
-		seqs, queues, ids, heads := make([]int64, n), make([]string, n), make([]string, n), make([]*string, n)
+		seqs, queues, ids, heads, histories := make([]int64, n), make([]string, n), make([]string, n), make([]*string, n), make([]*string, n)
 		for i, e := range st.Move {
 			h, err := encodeMap(e.Message.Headers)
 			if err != nil {
 				return fmt.Errorf("journal entry %d: headers: %w", e.Seq, err)
 			}
 			seqs[i], queues[i], ids[i], heads[i] = e.Seq, e.Queue, e.Message.ID, h
+			histories[i] = nullable(string(e.Message.History))
 		}
-		queries = append(queries, pgx.QueuedQuery{SQL: sqlJournalMove, Arguments: []any{seqs, queues, ids, heads}})
+		queries = append(queries, pgx.QueuedQuery{SQL: sqlJournalMove, Arguments: []any{seqs, queues, ids, heads, histories}})
 	}
 	if len(queries) == 0 {
 		return nil

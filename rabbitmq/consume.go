@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -125,7 +126,8 @@ func (c *consumers) start(conn *amqp.Connection) error {
 	}
 	for _, a := range c.plan {
 		for i := range a.Workers {
-			w := &worker{c: c, t: c.t, route: a.Route, proc: c.procs[a.Route.Queue], tag: fmt.Sprintf("%s-%s-%d", c.t.cfg.Name, a.Route.Name, i)}
+			w := &worker{c: c, t: c.t, route: a.Route, proc: c.procs[a.Route.Queue], number: strconv.Itoa(i),
+				tag: fmt.Sprintf("%s-%s-%d", c.t.cfg.Name, a.Route.Name, i)}
 			deliveries, err := w.open(conn)
 			if err != nil {
 				return fmt.Errorf("start consumer on %s: %w", a.Route.Queue, err)
@@ -162,6 +164,8 @@ type worker struct {
 	route *routing.Route
 	proc  *consumer.Processor
 	tag   string
+	// number is the worker's among its queue's, for its hops.
+	number string
 
 	ch   *amqp.Channel
 	dl   *amqp.Channel // confirm-mode channel for dead letters, opened on first use
@@ -247,7 +251,7 @@ func (w *worker) run(deliveries <-chan amqp.Delivery) {
 		for i := range batch {
 			msgs[i] = message(&batch[i])
 		}
-		if w.proc.Process(w.ctx, w.tag, msgs, settler{w: w, batch: batch}) != nil {
+		if w.proc.Process(w.ctx, w.number, msgs, settler{w: w, batch: batch}) != nil {
 			return // the channel is gone or stop gave up: the broker redelivers
 		}
 	}
@@ -255,8 +259,15 @@ func (w *worker) run(deliveries <-chan amqp.Delivery) {
 
 // message is a delivery as the domain sees it.
 func message(d *amqp.Delivery) *chronicle.Message {
-	return &chronicle.Message{ID: d.MessageId, Type: d.RoutingKey, Body: d.Body, Headers: stringHeaders(d.Headers),
+	m := &chronicle.Message{ID: d.MessageId, Type: d.RoutingKey, Body: d.Body, Headers: stringHeaders(d.Headers),
 		Deliveries: deliveries(d)}
+	switch h := d.Headers[chronicle.HeaderHistory].(type) {
+	case []byte:
+		m.History = chronicle.History(h)
+	case string:
+		m.History = chronicle.History(h)
+	}
+	return m
 }
 
 // deliveries is how many times d has been delivered, this time included:
@@ -380,7 +391,7 @@ func (w *worker) deadLetter(ctx context.Context, batch []amqp.Delivery, dead []*
 		}
 		m := chronicle.Kill(*it.Message, death)
 		msg := amqp.Publishing{
-			Headers:      withStrings(d.Headers, m.Headers),
+			Headers:      headersOf(d.Headers, m),
 			ContentType:  d.ContentType,
 			DeliveryMode: amqp.Persistent,
 			MessageId:    m.ID,
@@ -409,6 +420,9 @@ func stringHeaders(t amqp.Table) map[string]string {
 	}
 	out := make(map[string]string, len(t))
 	for k, v := range t {
+		if k == chronicle.HeaderHistory {
+			continue // Message.History
+		}
 		switch v := v.(type) {
 		case string:
 			out[k] = v
@@ -419,15 +433,18 @@ func stringHeaders(t amqp.Table) map[string]string {
 	return out
 }
 
-// withStrings returns a copy of t (x-death and other typed headers kept)
-// with h's entries set.
-func withStrings(t amqp.Table, h map[string]string) amqp.Table {
-	out := make(amqp.Table, len(t)+len(h))
+// headersOf returns a copy of t (x-death and other typed headers kept)
+// with m's headers and history set.
+func headersOf(t amqp.Table, m chronicle.Message) amqp.Table {
+	out := make(amqp.Table, len(t)+len(m.Headers)+1)
 	for k, v := range t {
 		out[k] = v
 	}
-	for k, v := range h {
+	for k, v := range m.Headers {
 		out[k] = v
+	}
+	if len(m.History) > 0 {
+		out[chronicle.HeaderHistory] = []byte(m.History)
 	}
 	return out
 }

@@ -179,7 +179,7 @@ func (t *Transport) replay(ctx context.Context, p *publisher, kind chronicle.Que
 		}
 		back := chronicle.Replayed(*message(&d), to, sel.By, t.cfg.Process, t.cfg.Now())
 		msg := amqp.Publishing{
-			Headers:      withStrings(d.Headers, back.Headers),
+			Headers:      headersOf(d.Headers, back),
 			ContentType:  d.ContentType,
 			DeliveryMode: amqp.Persistent,
 			MessageId:    deadLetterID(d),

@@ -84,7 +84,7 @@ func (t *Transport) Publish(ctx context.Context, events []*chronicle.Event) erro
 		h := e.History.Append(chronicle.Hop{Hop: chronicle.HopPublished, At: now, Transport: "rabbitmq",
 			Exchange: t.exchange, RoutingKey: e.EventType, Queues: t.router.Queues(e.EventType)})
 		msgs[i] = amqp.Publishing{
-			Headers:      amqp.Table{chronicle.HeaderHistory: string(h)},
+			Headers:      amqp.Table{chronicle.HeaderHistory: []byte(h)},
 			DeliveryMode: amqp.Persistent,
 			ContentType:  "application/json",
 			MessageId:    e.ID,

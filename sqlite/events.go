@@ -37,8 +37,8 @@ func insertSQL(rows int) string {
     ELSE substr(audit_events.history, 1, length(audit_events.history) - 1) || ',' || substr(excluded.history, 2) END
 WHERE excluded.history IS NOT NULL AND NOT EXISTS (
     SELECT 1 FROM json_each(audit_events.history) AS h
-    WHERE json_extract(h.value, '$.hop') = 'stored'
-      AND json_extract(h.value, '$.queue') = json_extract(excluded.history, '$[#-1].queue'))`)
+    WHERE json_extract(h.value, '$.h') = 's'
+      AND json_extract(h.value, '$.q') = json_extract(excluded.history, '$[#-1].q'))`)
 	return b.String()
 }
 

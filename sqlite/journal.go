@@ -10,9 +10,9 @@ import (
 )
 
 const (
-	sqlJournalInsert = `INSERT INTO inproc_journal (seq, queue, message_id, message_type, body, headers) VALUES (?, ?, ?, ?, ?, ?)`
+	sqlJournalInsert = `INSERT INTO inproc_journal (seq, queue, message_id, message_type, body, headers, history) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	sqlJournalDelete = `DELETE FROM inproc_journal WHERE seq = ?`
-	sqlJournalMove   = `UPDATE inproc_journal SET queue = ?, message_id = ?, headers = ? WHERE seq = ?`
+	sqlJournalMove   = `UPDATE inproc_journal SET queue = ?, message_id = ?, headers = ?, history = ? WHERE seq = ?`
 )
 
 // Durable implements chronicle.Journal: entries are committed to the SQLite file.
@@ -35,7 +35,7 @@ func (s *Store) Append(ctx context.Context, entries []*chronicle.JournalEntry) e
 			if err != nil {
 				return err
 			}
-			if _, err := st.Exec(seq, e.Queue, e.Message.ID, e.Message.Type, e.Message.Body, h); err != nil {
+			if _, err := st.Exec(seq, e.Queue, e.Message.ID, e.Message.Type, e.Message.Body, h, nullableHistory(e.Message.History)); err != nil {
 				return err
 			}
 			e.Seq = seq
@@ -53,7 +53,7 @@ func (s *Store) Pending(ctx context.Context) ([]*chronicle.JournalEntry, error) 
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, queue, message_id, message_type, body, headers FROM inproc_journal ORDER BY seq`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, queue, message_id, message_type, body, headers, history FROM inproc_journal ORDER BY seq`)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -61,9 +61,12 @@ func (s *Store) Pending(ctx context.Context) ([]*chronicle.JournalEntry, error) 
 	var out []*chronicle.JournalEntry
 	for rows.Next() {
 		var e chronicle.JournalEntry
-		var h sql.NullString
-		if err := rows.Scan(&e.Seq, &e.Queue, &e.Message.ID, &e.Message.Type, &e.Message.Body, &h); err != nil {
+		var h, history sql.NullString
+		if err := rows.Scan(&e.Seq, &e.Queue, &e.Message.ID, &e.Message.Type, &e.Message.Body, &h, &history); err != nil {
 			return nil, err
+		}
+		if history.Valid {
+			e.Message.History = chronicle.History(history.String)
 		}
 		if h.Valid {
 			if err := json.Unmarshal([]byte(h.String), &e.Message.Headers); err != nil {
@@ -103,7 +106,7 @@ func (s *Store) Settle(ctx context.Context, st *chronicle.Settlement) error {
 				if err != nil {
 					return err
 				}
-				if _, err := mv.Exec(e.Queue, e.Message.ID, h, e.Seq); err != nil {
+				if _, err := mv.Exec(e.Queue, e.Message.ID, h, nullableHistory(e.Message.History), e.Seq); err != nil {
 					return err
 				}
 			}

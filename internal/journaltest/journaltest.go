@@ -49,7 +49,8 @@ func entries(n int, queue string) ([]*chronicle.JournalEntry, []*chronicle.Event
 		e := storetest.NewEvent(time.Duration(i) * time.Second)
 		body, _ := e.MarshalJSON()
 		events = append(events, e)
-		out = append(out, &chronicle.JournalEntry{Queue: queue, Message: chronicle.Message{ID: e.ID, Type: e.EventType, Body: body}})
+		h := chronicle.History(nil).Append(chronicle.Hop{Hop: chronicle.HopAccepted, At: e.Timestamp, RequestID: e.ID})
+		out = append(out, &chronicle.JournalEntry{Queue: queue, Message: chronicle.Message{ID: e.ID, Type: e.EventType, Body: body, History: h}})
 	}
 	return out, events
 }
@@ -81,7 +82,8 @@ func testAppend(t *testing.T, open Open) {
 	}
 	for i, p := range got {
 		if p.Seq != es[i].Seq || p.Queue != "chronicle.all" || p.Message.ID != es[i].Message.ID ||
-			p.Message.Type != es[i].Message.Type || string(p.Message.Body) != string(es[i].Message.Body) {
+			p.Message.Type != es[i].Message.Type || string(p.Message.Body) != string(es[i].Message.Body) ||
+			string(p.Message.History) != string(es[i].Message.History) {
 			t.Fatalf("pending[%d] = %+v, want %+v", i, p, es[i])
 		}
 		if p.Message.Event != nil {
@@ -103,6 +105,7 @@ func testSettle(t *testing.T, open Open) {
 	dead.Queue = "chronicle.all.dlq"
 	dead.Message.ID = "dead-letter-1"
 	dead.Message.Headers = map[string]string{chronicle.HeaderReason: "parse error"}
+	dead.Message.History = dead.Message.History.Append(chronicle.Hop{Hop: chronicle.HopDeadLettered, At: events[1].Timestamp, Reason: "parse error"})
 	st := &chronicle.Settlement{Events: events[:1], Remove: []int64{es[0].Seq}, Move: []*chronicle.JournalEntry{&dead}}
 	must(t, s.Settle(ctx, st))
 	must(t, s.Settle(ctx, st)) // settling twice is harmless
@@ -116,6 +119,9 @@ func testSettle(t *testing.T, open Open) {
 	}
 	if string(got[0].Message.Body) != string(es[1].Message.Body) {
 		t.Fatal("a move changed the body")
+	}
+	if string(got[0].Message.History) != string(dead.Message.History) {
+		t.Fatalf("a move did not keep the new history: %s", got[0].Message.History)
 	}
 	must(t, s.Settle(ctx, &chronicle.Settlement{})) // an empty settlement is fine
 }

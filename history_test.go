@@ -1,0 +1,68 @@
+package chronicle_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/chronicle-audit/chronicle"
+)
+
+// Hops travel in a compact form: every detail, and the time to the
+// microsecond, come back as they were.
+func TestHistoryRoundTrip(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.FixedZone("x", 3600))
+	hops := []chronicle.Hop{
+		{Hop: chronicle.HopAccepted, At: at, Process: "host:1", RequestID: "req-1", APIKey: "sha256:ab12"},
+		{Hop: chronicle.HopPublished, At: at.Add(time.Millisecond), Transport: "rabbitmq", Exchange: "audit_events", RoutingKey: "a.b", Queues: []string{"q1", "q2"}},
+		{Hop: chronicle.HopConsumed, At: at.Add(2 * time.Millisecond), Process: "h:2", Queue: "q1", Worker: "0", Delivery: 3},
+		{Hop: chronicle.HopDeadLettered, At: at.Add(3 * time.Millisecond), Queue: "q1", Reason: "parse error: invalid character '\"' <&> \x01 é \u2028"},
+		{Hop: chronicle.HopReplayed, At: at.Add(time.Hour), By: "ops", Queue: "q1"},
+		{Hop: chronicle.HopStored, At: at.Add(time.Hour + time.Second), Process: "h:2", Store: "sqlite", Batch: 17, Queue: "q1"},
+	}
+	var h chronicle.History
+	for _, hop := range hops {
+		if hop.Hop == chronicle.HopStored {
+			hop.Process = "" // as consumers write it: their consumed hop names the process
+		}
+		h = h.Append(hop)
+	}
+	if !json.Valid(h) {
+		t.Fatalf("invalid JSON: %s", h)
+	}
+	got, err := h.Hops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range hops {
+		want := hops[i]
+		want.At = want.At.UTC().Truncate(time.Microsecond)
+		g, _ := got[i].MarshalJSON()
+		w, _ := want.MarshalJSON()
+		if string(g) != string(w) {
+			t.Errorf("hop %d:\n got %s\nwant %s", i, g, w)
+		}
+	}
+	t.Logf("%d hops in %d bytes: %s", len(hops), len(h), h)
+}
+
+// Append and Concat build one JSON array; Hops reads it back in time
+// order, with the hops that paths share once.
+func TestHistory(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	shared := chronicle.History(nil).Append(chronicle.Hop{Hop: chronicle.HopAccepted, At: at})
+	a := shared.Append(chronicle.Hop{Hop: chronicle.HopStored, At: at.Add(2 * time.Millisecond), Queue: "a"})
+	b := shared.Append(chronicle.Hop{Hop: chronicle.HopStored, At: at.Add(time.Millisecond), Queue: "b"})
+	if !json.Valid(a) || !json.Valid(a.Concat(b)) || string(chronicle.History(nil).Concat(a)) != string(a) {
+		t.Fatalf("invalid JSON: %s / %s", a, a.Concat(b))
+	}
+	hops, err := a.Concat(b).Hops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hops) != 3 || hops[0].Hop != chronicle.HopAccepted || hops[1].Queue != "b" || hops[2].Queue != "a" {
+		t.Fatalf("hops = %+v", hops)
+	}
+}
