@@ -36,6 +36,9 @@ type Event struct {
 	// event's JSON, and it grows after the event is stored (each route's
 	// consumer adds its path).
 	History History `json:"-"`
+	// Queue is the queue this copy of the event was consumed from: a store
+	// keeps one path of History per queue, so a redelivery adds none.
+	Queue string `json:"-"`
 }
 
 // TimestampLayout is how timestamps are written: RFC 3339 with exactly six

@@ -2,6 +2,7 @@ package chronicle
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -279,7 +280,7 @@ func (h History) Hops() ([]Hop, error) {
 	}
 	out := make([]Hop, 0, len(raw))
 	seen := map[string]bool{}
-	consumer := "" // the process of the last consumed hop: a stored hop's
+	var consumed Hop // the last consumed hop: a stored hop's process and queue
 	var base int64
 	for _, r := range raw {
 		var c compactHop
@@ -293,11 +294,12 @@ func (h History) Hops() ([]Hop, error) {
 		hop := Hop{Hop: hopKinds[c.H], At: time.UnixMicro(at).UTC(), Process: c.Pr, RequestID: c.Rq, APIKey: c.Ak,
 			Transport: c.Tr, Exchange: c.X, RoutingKey: c.Rk, Queues: c.Qs, Queue: c.Q, Worker: c.W, Delivery: c.N,
 			Reason: c.Why, By: c.By, Store: c.St, Batch: c.B}
-		switch {
-		case hop.Hop == HopConsumed:
-			consumer = hop.Process
-		case hop.Hop == HopStored && hop.Process == "":
-			hop.Process = consumer
+		switch hop.Hop {
+		case HopConsumed:
+			consumed = hop
+		case HopStored:
+			hop.Process = cmp.Or(hop.Process, consumed.Process)
+			hop.Queue = cmp.Or(hop.Queue, consumed.Queue)
 		}
 		key, _ := hop.MarshalJSON()
 		if seen[string(key)] {

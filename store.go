@@ -6,9 +6,11 @@ import "context"
 type EventStore interface {
 	// StoreEvents stores events in one transaction. An event whose ID is
 	// already stored is skipped, so redelivered messages are never stored
-	// twice. On error nothing was stored.
+	// twice; its History joins the stored one as a path, one per Queue.
+	// On error nothing was stored.
 	StoreEvents(ctx context.Context, events []*Event) error
-	// Event returns the event with the given ID, or ErrNotFound.
+	// Event returns the event with the given ID and its History (every
+	// path), or ErrNotFound.
 	Event(ctx context.Context, id string) (*Event, error)
 	// Events returns the events that match f, newest first in
 	// (timestamp, id) order, at most f.Limit of them.

@@ -164,10 +164,11 @@ func (p *Processor) Process(ctx context.Context, worker string, msgs []*chronicl
 			e := &copies[len(copies)-events]
 			events--
 			*e = *v.Event
-			// The stored hop's process is the consumed hop's: History
-			// keeps it once.
+			// The stored hop's process and queue are the consumed hop's:
+			// History keeps them once.
 			e.History = m.History.AppendHops(consumed, chronicle.Hop{Hop: chronicle.HopStored, At: now,
-				Queue: p.cfg.Queue, Store: p.cfg.Store, Batch: len(copies)})
+				Store: p.cfg.Store, Batch: len(copies)})
+			e.Queue = p.cfg.Queue
 			it.Event = e
 		}
 		items[i] = it

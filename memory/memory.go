@@ -19,7 +19,8 @@ import (
 type Store struct {
 	mu       sync.RWMutex
 	byID     map[string]*chronicle.Event
-	ordered  []*chronicle.Event // ascending (timestamp, id)
+	paths    map[string]map[string]chronicle.History // event id → queue → path
+	ordered  []*chronicle.Event                      // ascending (timestamp, id)
 	entities map[string]*chronicle.Entity
 	idem     map[string]*chronicle.IdempotencyRecord
 	journal  map[int64]*chronicle.JournalEntry
@@ -32,6 +33,7 @@ var _ chronicle.Store = (*Store)(nil)
 func New() *Store {
 	return &Store{
 		byID:     map[string]*chronicle.Event{},
+		paths:    map[string]map[string]chronicle.History{},
 		entities: map[string]*chronicle.Entity{},
 		journal:  map[int64]*chronicle.JournalEntry{},
 	}
@@ -66,15 +68,22 @@ func (s *Store) storeEvents(events []*chronicle.Event) error {
 		return chronicle.Errorf(chronicle.ErrInvalid, "nil event")
 	}
 	for _, e := range events {
-		if old, ok := s.byID[e.ID]; ok {
-			// Stored already: the new path joins its history, once per
-			// queue.
-			if len(e.History) > 0 && !hasStoredHop(old.History, e.History) {
-				old.History = old.History.Concat(e.History)
+		if len(e.History) > 0 {
+			// The path joins the event's history, once per queue.
+			paths := s.paths[e.ID]
+			if paths == nil {
+				paths = map[string]chronicle.History{}
+				s.paths[e.ID] = paths
 			}
+			if _, ok := paths[e.Queue]; !ok {
+				paths[e.Queue] = slices.Clone(e.History)
+			}
+		}
+		if _, ok := s.byID[e.ID]; ok {
 			continue
 		}
 		c := e.Clone()
+		c.History, c.Queue = nil, ""
 		c.Timestamp, c.OccurredAt = c.Timestamp.UTC(), c.OccurredAt.UTC()
 		s.byID[c.ID] = c
 		p := chronicle.PositionOf(c)
@@ -98,7 +107,11 @@ func (s *Store) Event(_ context.Context, id string) (*chronicle.Event, error) {
 	if !ok {
 		return nil, chronicle.Errorf(chronicle.ErrNotFound, "event not found: %s", id)
 	}
-	return e.Clone(), nil
+	c := e.Clone()
+	for _, q := range slices.Sorted(maps.Keys(s.paths[id])) {
+		c.History = c.History.Concat(s.paths[id][q])
+	}
+	return c, nil
 }
 
 // Events implements chronicle.EventStore.
@@ -118,9 +131,7 @@ func (s *Store) Events(_ context.Context, f chronicle.EventFilter) ([]*chronicle
 			break
 		}
 		if matches(e, &f) {
-			c := e.Clone()
-			c.History = nil // a listing does not carry histories
-			out = append(out, c)
+			out = append(out, e.Clone())
 		}
 	}
 	return out, nil
@@ -137,18 +148,6 @@ func (s *Store) CountEvents(_ context.Context, f chronicle.EventFilter) (int64, 
 		}
 	}
 	return n, nil
-}
-
-// hasStoredHop reports whether history holds a stored hop through the
-// queue of path's stored hop (its last).
-func hasStoredHop(history, path chronicle.History) bool {
-	hops, err := path.Hops()
-	if err != nil || len(hops) == 0 {
-		return false
-	}
-	last := hops[len(hops)-1]
-	have, _ := history.Hops()
-	return slices.ContainsFunc(have, func(h chronicle.Hop) bool { return h.Hop == chronicle.HopStored && h.Queue == last.Queue })
 }
 
 func matches(e *chronicle.Event, f *chronicle.EventFilter) bool {

@@ -56,6 +56,30 @@ func BenchmarkStoreEvents(b *testing.B) {
 	}
 }
 
+// BenchmarkStoreRoutes measures what the store writes for the seed
+// topology: every event twice, once from each of its two routes, in
+// batches of 100 from each, with and without Message History (each
+// route's path). It reports events/s.
+func BenchmarkStoreRoutes(b *testing.B) {
+	for _, history := range []bool{false, true} {
+		b.Run(fmt.Sprintf("history=%v", history), func(b *testing.B) {
+			s, _ := open(b)
+			const size = 100
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				all, category := storetest.Routed(i*size, size, history)
+				b.StartTimer()
+				for _, batch := range [][]*chronicle.Event{all, category} {
+					if err := s.StoreEvents(context.Background(), batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
 // BenchmarkCopy is the physical ceiling of StoreEvents: the same rows
 // COPYed into a table with the same columns and indexes, with no
 // duplicate handling (a duplicate would fail the whole COPY).

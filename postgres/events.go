@@ -37,22 +37,24 @@ const eventColumns = `id, actor, action, resource_type, resource_id, timestamp, 
 // update per row.
 //
 // An event already stored (another route's copy, or a redelivery) is not
-// stored again: its history gains the new path, unless a path through the
-// same queue is already there. A batch never holds one id twice (an upsert
-// may not touch a row twice): insertArgs keeps the first.
-const sqlInsertEvents = `INSERT INTO audit_events (` + eventColumns + `, history)
-SELECT id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata::jsonb, occurred_at, history
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[])
-  AS e(id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata, occurred_at, history)
-ON CONFLICT (id) DO UPDATE SET history = CASE
-    WHEN audit_events.history IS NULL THEN EXCLUDED.history
-    ELSE left(audit_events.history, -1) || ',' || substr(EXCLUDED.history, 2) END
-WHERE EXCLUDED.history IS NOT NULL
-  AND NOT coalesce(audit_events.history, '[]')::jsonb @> jsonb_build_array(jsonb_build_object('h', 's', 'q', EXCLUDED.history::jsonb->-1->>'q'))`
+// stored again; its path joins its history in event_paths, unless a path
+// through the same queue is there already. Both inserts are one statement,
+// so an event and its path are stored together or not at all.
+const sqlInsertEvents = `WITH e AS (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[])
+    AS e(id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata, occurred_at, queue, history)
+), stored AS (
+  INSERT INTO audit_events (` + eventColumns + `)
+  SELECT id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata::jsonb, occurred_at FROM e
+  ON CONFLICT (id) DO NOTHING
+)
+INSERT INTO event_paths (event_id, queue, history)
+SELECT id, queue, history FROM e WHERE history IS NOT NULL
+ON CONFLICT DO NOTHING`
 
 var errNilEvent = chronicle.Errorf(chronicle.ErrInvalid, "nil event")
 
-// insertArgs returns the twelve column arrays of sqlInsertEvents, one
+// insertArgs returns the thirteen column arrays of sqlInsertEvents, one
 // row per id.
 func insertArgs(events []*chronicle.Event) ([]any, error) {
 	if slices.Contains(events, nil) {
@@ -72,6 +74,7 @@ func insertArgs(events []*chronicle.Event) ([]any, error) {
 	ts := make([]time.Time, n)
 	occurred := make([]*time.Time, n)
 	eventTypes, corrs, entities, mds, histories := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+	queues := make([]string, n)
 	for i, e := range events {
 		md, err := encodeMap(e.Metadata)
 		if err != nil {
@@ -83,9 +86,9 @@ func insertArgs(events []*chronicle.Event) ([]any, error) {
 			occurred[i] = &e.OccurredAt
 		}
 		eventTypes[i], corrs[i], entities[i], mds[i] = nullable(e.EventType), nullable(e.CorrelationID), nullable(e.EntityKey), md
-		histories[i] = nullable(string(e.History))
+		queues[i], histories[i] = e.Queue, nullable(string(e.History))
 	}
-	return []any{ids, actors, actions, types, resIDs, ts, eventTypes, corrs, entities, mds, occurred, histories}, nil
+	return []any{ids, actors, actions, types, resIDs, ts, eventTypes, corrs, entities, mds, occurred, queues, histories}, nil
 }
 
 // hasDuplicates reports whether two events share an id.
@@ -132,7 +135,8 @@ func (s *Store) Event(ctx context.Context, id string) (*chronicle.Event, error) 
 	var e *chronicle.Event
 	err = s.run(ctx, true, func() error {
 		var err error
-		e, err = scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+`, history FROM audit_events WHERE id = $1`, u.String()), true)
+		e, err = scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+`,
+  ARRAY(SELECT history FROM event_paths WHERE event_id = a.id) FROM audit_events a WHERE id = $1`, u.String()), true)
 		return err
 	})
 	if errors.Is(err, chronicle.ErrNotFound) {
@@ -258,15 +262,17 @@ func whereSQL(f chronicle.EventFilter, withAfter bool) (string, []any, error) {
 	return ` WHERE ` + strings.Join(conds, " AND "), args, nil
 }
 
-// scanEvent reads eventColumns, and the history when withHistory.
+// scanEvent reads eventColumns, and the paths of the history when
+// withHistory.
 func scanEvent(r pgx.Row, withHistory bool) (*chronicle.Event, error) {
 	var e chronicle.Event
 	var eventType, corr, entity *string
 	var occurred *time.Time
-	var md, history []byte
+	var md []byte
+	var paths []string
 	dest := []any{&e.ID, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &e.Timestamp, &eventType, &corr, &entity, &md, &occurred}
 	if withHistory {
-		dest = append(dest, &history)
+		dest = append(dest, &paths)
 	}
 	if err := r.Scan(dest...); err != nil {
 		return nil, err
@@ -275,8 +281,8 @@ func scanEvent(r pgx.Row, withHistory bool) (*chronicle.Event, error) {
 	if occurred != nil {
 		e.OccurredAt = occurred.UTC()
 	}
-	if history != nil {
-		e.History = chronicle.History(history)
+	for _, p := range paths {
+		e.History = e.History.Concat(chronicle.History(p))
 	}
 	e.EventType, e.CorrelationID, e.EntityKey = deref(eventType), deref(corr), deref(entity)
 	if md != nil {

@@ -35,6 +35,30 @@ func BenchmarkStoreEvents(b *testing.B) {
 	}
 }
 
+// BenchmarkStoreRoutes measures what a store writes for the seed
+// topology: every event twice, once from each of its two routes, in
+// batches of 100 from each, with and without Message History (each
+// route's path). It reports events/s.
+func BenchmarkStoreRoutes(b *testing.B) {
+	for _, history := range []bool{false, true} {
+		b.Run(fmt.Sprintf("history=%v", history), func(b *testing.B) {
+			s := open(b, filepath.Join(b.TempDir(), "b.db"))
+			const size = 100
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				all, category := storetest.Routed(i*size, size, history)
+				b.StartTimer()
+				for _, batch := range [][]*chronicle.Event{all, category} {
+					if err := s.StoreEvents(context.Background(), batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
 // BenchmarkJournal measures one journal round trip per message: append,
 // then settle (store the event, remove the entry), in batches of 64.
 func BenchmarkJournal(b *testing.B) {

@@ -6,74 +6,103 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
 )
 
-// eventColumns are what a listing reads; a single event also reads its
-// history.
+// eventColumns are what a listing and a single event read.
 const eventColumns = `id, actor, action, resource_type, resource_id, timestamp, event_type, correlation_id, entity_key, metadata, occurred_at`
 
 // insertChunk rows go into one INSERT statement: fewer statements per
 // batch, within SQLite's limit on parameters.
 const insertChunk = 32
 
-// insertSQL inserts rows events. An event already stored (another route's
-// copy, or a redelivery) is not stored again; its history gains the new
-// path, unless a path through the same queue is already there.
-func insertSQL(rows int) string {
+// valuesSQL is "INSERT … VALUES (?,…),…" for rows rows of cols columns,
+// then tail.
+func valuesSQL(head string, rows, cols int, tail string) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO audit_events (` + eventColumns + `, history) VALUES `)
+	b.WriteString(head + ` VALUES `)
 	for i := range rows {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(`(?,?,?,?,?,?,?,?,?,?,?,?)`)
+		b.WriteByte('(')
+		b.WriteString(strings.Repeat("?,", cols-1))
+		b.WriteString("?)")
 	}
-	b.WriteString(` ON CONFLICT (id) DO UPDATE SET history = CASE
-    WHEN audit_events.history IS NULL THEN excluded.history
-    ELSE substr(audit_events.history, 1, length(audit_events.history) - 1) || ',' || substr(excluded.history, 2) END
-WHERE excluded.history IS NOT NULL AND NOT EXISTS (
-    SELECT 1 FROM json_each(audit_events.history) AS h
-    WHERE json_extract(h.value, '$.h') = 's'
-      AND json_extract(h.value, '$.q') = json_extract(excluded.history, '$[#-1].q'))`)
+	b.WriteString(tail)
 	return b.String()
 }
 
-var (
-	insertOne   = insertSQL(1)
-	insertMany  = insertSQL(insertChunk)
-	errNotEvent = errors.New("nil event")
+// An event already stored (another route's copy, or a redelivery) is not
+// stored again; its path joins its history, unless a path through the
+// same queue is there already.
+const (
+	sqlInsertEventsHead = `INSERT INTO audit_events (` + eventColumns + `)`
+	sqlInsertPathsHead  = `INSERT INTO event_paths (event_id, queue, history)`
+	onConflictSkip      = ` ON CONFLICT DO NOTHING`
 )
 
-// insertEvents adds events to tx, skipping IDs already stored.
+var (
+	insertEventOne  = valuesSQL(sqlInsertEventsHead, 1, 11, onConflictSkip)
+	insertEventMany = valuesSQL(sqlInsertEventsHead, insertChunk, 11, onConflictSkip)
+	insertPathOne   = valuesSQL(sqlInsertPathsHead, 1, 3, onConflictSkip)
+	insertPathMany  = valuesSQL(sqlInsertPathsHead, insertChunk, 3, onConflictSkip)
+	errNotEvent     = errors.New("nil event")
+)
+
+// insertEvents adds events to tx, skipping IDs already stored, and their
+// paths.
 func (s *Store) insertEvents(tx *sql.Tx, events []*chronicle.Event) error {
-	args := make([]any, 0, 12*insertChunk)
-	for len(events) > 0 {
-		n, query := insertChunk, insertMany
-		if len(events) < insertChunk {
-			n, query = 1, insertOne
+	if slices.Contains(events, nil) {
+		return errNotEvent
+	}
+	args := make([]any, 0, 11*insertChunk)
+	err := s.chunked(tx, events, insertEventOne, insertEventMany, func(e *chronicle.Event) error {
+		md, err := encodeMap(e.Metadata)
+		if err != nil {
+			return err
 		}
-		args = args[:0]
+		args = append(args, e.ID, e.Actor, e.Action, e.ResourceType, e.ResourceID,
+			e.Timestamp.UnixMicro(), nullable(e.EventType), nullable(e.CorrelationID), nullable(e.EntityKey), md,
+			nullableTime(e.OccurredAt))
+		return nil
+	}, &args)
+	if err != nil {
+		return err
+	}
+	withPath := events
+	if slices.ContainsFunc(events, func(e *chronicle.Event) bool { return len(e.History) == 0 }) {
+		withPath = slices.DeleteFunc(slices.Clone(events), func(e *chronicle.Event) bool { return len(e.History) == 0 })
+	}
+	return s.chunked(tx, withPath, insertPathOne, insertPathMany, func(e *chronicle.Event) error {
+		args = append(args, e.ID, e.Queue, string(e.History))
+		return nil
+	}, &args)
+}
+
+// chunked runs one (a row) or many (insertChunk rows) for all of events,
+// add appending each event's values to *args.
+func (s *Store) chunked(tx *sql.Tx, events []*chronicle.Event, one, many string, add func(*chronicle.Event) error, args *[]any) error {
+	for len(events) > 0 {
+		n, query := insertChunk, many
+		if len(events) < insertChunk {
+			n, query = 1, one
+		}
+		*args = (*args)[:0]
 		for _, e := range events[:n] {
-			if e == nil {
-				return errNotEvent
-			}
-			md, err := encodeMap(e.Metadata)
-			if err != nil {
+			if err := add(e); err != nil {
 				return err
 			}
-			args = append(args, e.ID, e.Actor, e.Action, e.ResourceType, e.ResourceID,
-				e.Timestamp.UnixMicro(), nullable(e.EventType), nullable(e.CorrelationID), nullable(e.EntityKey), md,
-				nullableTime(e.OccurredAt), nullableHistory(e.History))
 		}
 		st, err := s.stmt(tx, query)
 		if err != nil {
 			return err
 		}
-		if _, err := st.Exec(args...); err != nil {
+		if _, err := st.Exec(*args...); err != nil {
 			return err
 		}
 		events = events[n:]
@@ -94,12 +123,27 @@ func (s *Store) Event(ctx context.Context, id string) (*chronicle.Event, error) 
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	row := s.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+`, history FROM audit_events WHERE id = ?`, id)
-	e, err := scanEvent(row, true)
+	row := s.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE id = ?`, id)
+	e, err := scanEvent(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, chronicle.Errorf(chronicle.ErrNotFound, "event not found: %s", id)
 	}
-	return e, translate(err)
+	if err != nil {
+		return nil, translate(err)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT history FROM event_paths WHERE event_id = ?`, id)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var path string
+		if err := rows.Scan(&path); err != nil {
+			return nil, translate(err)
+		}
+		e.History = e.History.Concat(chronicle.History(path))
+	}
+	return e, translate(rows.Err())
 }
 
 // where builds the WHERE clause of a listing or count: each filter is an
@@ -165,7 +209,7 @@ func (s *Store) Events(ctx context.Context, f chronicle.EventFilter) ([]*chronic
 	defer rows.Close()
 	out := make([]*chronicle.Event, 0, min(f.Limit, 128))
 	for rows.Next() {
-		e, err := scanEvent(rows, false)
+		e, err := scanEvent(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -187,25 +231,18 @@ func (s *Store) CountEvents(ctx context.Context, f chronicle.EventFilter) (int64
 
 type scanner interface{ Scan(...any) error }
 
-// scanEvent reads eventColumns, and the history when withHistory.
-func scanEvent(r scanner, withHistory bool) (*chronicle.Event, error) {
+// scanEvent reads eventColumns.
+func scanEvent(r scanner) (*chronicle.Event, error) {
 	var e chronicle.Event
 	var ts int64
 	var occurred sql.NullInt64
-	var eventType, corr, entity, md, history sql.NullString
-	dest := []any{&e.ID, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &ts, &eventType, &corr, &entity, &md, &occurred}
-	if withHistory {
-		dest = append(dest, &history)
-	}
-	if err := r.Scan(dest...); err != nil {
+	var eventType, corr, entity, md sql.NullString
+	if err := r.Scan(&e.ID, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &ts, &eventType, &corr, &entity, &md, &occurred); err != nil {
 		return nil, err
 	}
 	e.Timestamp = time.UnixMicro(ts).UTC()
 	if occurred.Valid {
 		e.OccurredAt = time.UnixMicro(occurred.Int64).UTC()
-	}
-	if history.Valid {
-		e.History = chronicle.History(history.String)
 	}
 	e.EventType, e.CorrelationID, e.EntityKey = eventType.String, corr.String, entity.String
 	if md.Valid {

@@ -448,7 +448,7 @@ func (s *Store) inTx(fn func(tx *sql.Tx) error) error {
 }
 
 // Statements the writer runs for every batch, prepared once at Open.
-var hotStatements = []string{insertOne, insertMany, sqlJournalInsert, sqlJournalDelete, sqlJournalMove, sqlEntityPut}
+var hotStatements = []string{insertEventOne, insertEventMany, insertPathOne, insertPathMany, sqlJournalInsert, sqlJournalDelete, sqlJournalMove, sqlEntityPut}
 
 // prepare readies the hot statements on the writer's connection. It runs
 // before the writer starts: while a transaction holds the only

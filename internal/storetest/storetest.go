@@ -536,12 +536,12 @@ func path(queue string, at time.Time) chronicle.History {
 func testHistory(t *testing.T, s chronicle.Store) {
 	e := NewEvent(0)
 	first := *e
-	first.History = path("chronicle.security", base)
+	first.History, first.Queue = path("chronicle.security", base), "chronicle.security"
 	mustStore(t, s, &first)
 	second := *e
-	second.History = path("chronicle.all", base.Add(time.Second))
+	second.History, second.Queue = path("chronicle.all", base.Add(time.Second)), "chronicle.all"
 	again := *e
-	again.History = path("chronicle.security", base.Add(2*time.Second))
+	again.History, again.Queue = path("chronicle.security", base.Add(2*time.Second)), "chronicle.security"
 	mustStore(t, s, &second)
 	mustStore(t, s, &again)
 	got, err := s.Event(ctx(t), e.ID)
@@ -568,7 +568,7 @@ func testHistory(t *testing.T, s chronicle.Store) {
 		t.Fatalf("history of an event stored without one: %q", got.History)
 	}
 	withPath := *plain
-	withPath.History = path("chronicle.all", base)
+	withPath.History, withPath.Queue = path("chronicle.all", base), "chronicle.all"
 	mustStore(t, s, &withPath)
 	if got, _ := s.Event(ctx(t), plain.ID); len(got.History) == 0 {
 		t.Fatal("a path for an event stored without history was lost")
@@ -579,4 +579,38 @@ func testHistory(t *testing.T, s chronicle.Store) {
 			t.Fatalf("a listed event carries its history")
 		}
 	}
+}
+
+// Routed returns n events as the seed topology's two routes deliver
+// them: each event once for the "all" queue and once for its category's,
+// each copy with that route's path (accepted, published, consumed,
+// stored) when withHistory. It is what a store's benchmarks write: the
+// second copy of every event is a duplicate whose path joins the first.
+func Routed(seq, n int, withHistory bool) (all, category []*chronicle.Event) {
+	all, category = make([]*chronicle.Event, n), make([]*chronicle.Event, n)
+	for i := range all {
+		e := NewEvent(time.Duration(seq+i)*time.Microsecond, func(e *chronicle.Event) {
+			e.Metadata = map[string]string{"ip": "192.0.2.17"}
+		})
+		all[i], category[i] = e, e.Clone()
+		if !withHistory {
+			continue
+		}
+		at := e.Timestamp
+		h := chronicle.History(nil).AppendHops(
+			chronicle.Hop{Hop: chronicle.HopAccepted, At: at, Process: "host-1:4242", RequestID: uuid.NewString()},
+			chronicle.Hop{Hop: chronicle.HopPublished, At: at.Add(40 * time.Microsecond), Transport: "inproc",
+				Exchange: "audit_events", RoutingKey: e.EventType, Queues: []string{"chronicle.all", "chronicle.security"}})
+		for _, c := range []*chronicle.Event{all[i], category[i]} {
+			c.Queue = "chronicle.security"
+			if c == all[i] {
+				c.Queue = "chronicle.all"
+			}
+			done := at.Add(time.Millisecond)
+			c.History = h.AppendHops(
+				chronicle.Hop{Hop: chronicle.HopConsumed, At: done, Process: "host-1:4242", Queue: c.Queue, Worker: "0", Delivery: 1},
+				chronicle.Hop{Hop: chronicle.HopStored, At: done, Store: "sqlite", Batch: n})
+		}
+	}
+	return all, category
 }
