@@ -31,6 +31,11 @@ type Event struct {
 	CorrelationID string            `json:"correlation_id,omitempty"`
 	EntityKey     string            `json:"entity_key,omitempty"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
+	// Seq is the event's place in the verifiable log, once it has one.
+	Seq *int64 `json:"seq,omitempty"`
+	// Redacted, on a redacted event, says who erased its content; what
+	// remains is its id, times, type and place in the log.
+	Redacted *Redaction `json:"redacted,omitempty"`
 	// History is the event's Message History: the hops it took on its way
 	// in. It travels beside the event, not in it: it is not part of the
 	// event's JSON, and it grows after the event is stored (each route's
@@ -96,6 +101,12 @@ func (e *Event) Clone() *Event {
 	c := *e
 	c.Metadata = maps.Clone(e.Metadata)
 	c.History = slices.Clone(e.History)
+	if e.Seq != nil {
+		c.Seq = new(*e.Seq)
+	}
+	if e.Redacted != nil {
+		c.Redacted = new(*e.Redacted)
+	}
 	return &c
 }
 

@@ -36,10 +36,12 @@ type EntityStore interface {
 	CountEntities(ctx context.Context) (int, error)
 }
 
-// Store is everything Chronicle keeps, in one place: events, entities,
-// idempotency keys and the in-process transport's journal.
+// Store is everything Chronicle keeps, in one place: events and their
+// verifiable log, entities, idempotency keys and the in-process
+// transport's journal.
 type Store interface {
 	EventStore
+	Log
 	EntityStore
 	IdempotencyStore
 	Journal

@@ -20,6 +20,7 @@ import (
 	"github.com/chronicle-audit/chronicle/consumer"
 	"github.com/chronicle-audit/chronicle/httpapi"
 	"github.com/chronicle-audit/chronicle/inproc"
+	"github.com/chronicle-audit/chronicle/integrity"
 	"github.com/chronicle-audit/chronicle/postgres"
 	"github.com/chronicle-audit/chronicle/rabbitmq"
 	"github.com/chronicle-audit/chronicle/routing"
@@ -141,6 +142,23 @@ type Config struct {
 	// Migrate applies pending migrations at start-up
 	// (CHRONICLE_AUTO_MIGRATE). Defaults to true.
 	Migrate bool
+	// SigningKeyFile holds the Ed25519 key that signs the log's
+	// checkpoints (CHRONICLE_SIGNING_KEY_FILE); generated at first start
+	// when missing. Defaults to chronicle.key.
+	SigningKeyFile string
+	// LogOrigin names the log in its checkpoints and its key
+	// (CHRONICLE_LOG_ORIGIN). Defaults to integrity.DefaultOrigin.
+	LogOrigin string
+	// CheckpointInterval is how often, at most, a growing log gets a
+	// signed checkpoint (CHRONICLE_CHECKPOINT_INTERVAL). Defaults to
+	// integrity.DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
+	// CheckpointDir, when set, also gets every checkpoint as a file
+	// (CHRONICLE_CHECKPOINT_DIR).
+	CheckpointDir string
+	// RotateSigningKey lets the key in SigningKeyFile replace the one the
+	// log was signed with (CHRONICLE_SIGNING_KEY_ROTATE). Defaults to false.
+	RotateSigningKey bool
 }
 
 // Lookup reads one environment variable, like os.LookupEnv.
@@ -175,6 +193,18 @@ func FromEnv(lookup Lookup) (*Config, error) {
 		BodyTimeout:      p.duration("CHRONICLE_BODY_TIMEOUT", httpapi.DefaultBodyTimeout),
 		IdempotencyTTL:   p.duration("CHRONICLE_IDEMPOTENCY_TTL", 24*time.Hour),
 		APIKeysFile:      p.str("CHRONICLE_API_KEYS_FILE", ""),
+
+		SigningKeyFile:     p.str("CHRONICLE_SIGNING_KEY_FILE", "chronicle.key"),
+		LogOrigin:          p.str("CHRONICLE_LOG_ORIGIN", integrity.DefaultOrigin),
+		CheckpointInterval: p.duration("CHRONICLE_CHECKPOINT_INTERVAL", integrity.DefaultCheckpointInterval),
+		CheckpointDir:      p.str("CHRONICLE_CHECKPOINT_DIR", ""),
+		RotateSigningKey:   p.boolean("CHRONICLE_SIGNING_KEY_ROTATE", false),
+	}
+	if c.SigningKeyFile == "" {
+		p.fail("CHRONICLE_SIGNING_KEY_FILE", "", "must not be empty: the log's checkpoints are signed with the key it holds")
+	}
+	if msg := integrity.CheckOrigin(c.LogOrigin); msg != "" {
+		p.fail("CHRONICLE_LOG_ORIGIN", c.LogOrigin, msg)
 	}
 	if c.IdempotencyTTL < 24*time.Hour {
 		p.fail("CHRONICLE_IDEMPOTENCY_TTL", c.IdempotencyTTL.String(), "must be at least 24h: clients retry for a day")
@@ -323,7 +353,13 @@ func (c *Config) Settings() []Setting {
 		Setting{"CHRONICLE_BODY_TIMEOUT", c.BodyTimeout.String()},
 		Setting{"CHRONICLE_IDEMPOTENCY_TTL", c.IdempotencyTTL.String()},
 		Setting{"CHRONICLE_OCCURRED_AT_MAX_FUTURE", c.OccurredMaxFuture.String()},
-		Setting{"CHRONICLE_OCCURRED_AT_MAX_PAST", c.OccurredMaxPast.String()})
+		Setting{"CHRONICLE_OCCURRED_AT_MAX_PAST", c.OccurredMaxPast.String()},
+		Setting{"CHRONICLE_SIGNING_KEY_FILE", c.SigningKeyFile},
+		Setting{"CHRONICLE_LOG_ORIGIN", c.LogOrigin},
+		Setting{"CHRONICLE_CHECKPOINT_INTERVAL", c.CheckpointInterval.String()})
+	if c.CheckpointDir != "" {
+		s = append(s, Setting{"CHRONICLE_CHECKPOINT_DIR", c.CheckpointDir})
+	}
 	switch c.Store {
 	case StoreSQLite:
 		s = append(s, Setting{"CHRONICLE_SQLITE_PATH", c.SQLitePath})

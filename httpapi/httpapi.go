@@ -39,9 +39,12 @@ type Config struct {
 	Publisher chronicle.Publisher
 	// Transport is the canonical transport name shown by /health.
 	Transport string
-	// Store serves reads, entities, idempotency keys and health.
-	// Required unless HealthOnly.
+	// Store serves reads, the verifiable log, entities, idempotency keys
+	// and health. Required unless HealthOnly.
 	Store chronicle.Store
+	// LogKey is the verifier key of the log's checkpoints, served by GET
+	// /log/key.
+	LogKey string
 	// Queues, when set, serves GET /queues.
 	Queues chronicle.QueueInspector
 	// DeadLetters, when set, serves the /dlq endpoints.
@@ -142,6 +145,7 @@ func (s *Server) routes() {
 		s.handle("GET /entities/{key}", auth.Read, s.getEntity)
 		s.handle("POST /entities", auth.Admin, s.putEntity)
 		s.handle("DELETE /entities/{key}", auth.Admin, s.deleteEntity)
+		s.logRoutes()
 		if s.cfg.Queues != nil {
 			s.handle("GET /queues", auth.Admin, s.queues)
 		}

@@ -25,6 +25,7 @@ type Store struct {
 	idem     map[string]*chronicle.IdempotencyRecord
 	journal  map[int64]*chronicle.JournalEntry
 	seq      int64
+	log      memLog
 }
 
 var _ chronicle.Store = (*Store)(nil)
@@ -83,8 +84,11 @@ func (s *Store) storeEvents(events []*chronicle.Event) error {
 			continue
 		}
 		c := e.Clone()
-		c.History, c.Queue = nil, ""
+		c.History, c.Queue, c.Redacted = nil, "", nil
 		c.Timestamp, c.OccurredAt = c.Timestamp.UTC(), c.OccurredAt.UTC()
+		if err := s.log.add(c); err != nil {
+			return err
+		}
 		s.byID[c.ID] = c
 		p := chronicle.PositionOf(c)
 		// Events mostly arrive in order, so this is usually an append.

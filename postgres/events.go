@@ -14,11 +14,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/integrity"
 )
 
-// eventColumns are what a listing reads; a single event also reads its
-// history.
+// eventColumns are an event's content.
 const eventColumns = `id, actor, action, resource_type, resource_id, timestamp, event_type, correlation_id, entity_key, metadata, occurred_at`
+
+// readColumns are what a read takes: the content, the event's place in
+// the log (a primary-key lookup per event) and its redaction.
+const readColumns = eventColumns + `, (SELECT seq FROM log_leaves WHERE log_leaves.event_id = audit_events.id), redaction`
 
 // sqlInsertEvents stores a whole batch in one statement: each column
 // travels as one array parameter and unnest turns the arrays back into
@@ -38,15 +42,20 @@ const eventColumns = `id, actor, action, resource_type, resource_id, timestamp, 
 //
 // An event already stored (another route's copy, or a redelivery) is not
 // stored again; its path joins its history in event_paths, unless a path
-// through the same queue is there already. Both inserts are one statement,
-// so an event and its path are stored together or not at all.
+// through the same queue is there already. A new event enters the log's
+// queue, log_pending, with its leaf hash, in batch order; the integrator
+// gives it its seq. It is all one statement, so an event, its path and
+// its place in the queue are stored together or not at all.
 const sqlInsertEvents = `WITH e AS (
-  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[])
-    AS e(id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata, occurred_at, queue, history)
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::bytea[])
+    WITH ORDINALITY AS e(id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata, occurred_at, queue, history, leaf, ord)
 ), stored AS (
   INSERT INTO audit_events (` + eventColumns + `)
   SELECT id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata::jsonb, occurred_at FROM e
   ON CONFLICT (id) DO NOTHING
+  RETURNING id
+), pending AS (
+  INSERT INTO log_pending (event_id, leaf) SELECT e.id, e.leaf FROM e JOIN stored USING (id) ORDER BY e.ord
 )
 INSERT INTO event_paths (event_id, queue, history)
 SELECT id, queue, history FROM e WHERE history IS NOT NULL
@@ -54,7 +63,7 @@ ON CONFLICT DO NOTHING`
 
 var errNilEvent = chronicle.Errorf(chronicle.ErrInvalid, "nil event")
 
-// insertArgs returns the thirteen column arrays of sqlInsertEvents, one
+// insertArgs returns the fourteen column arrays of sqlInsertEvents, one
 // row per id.
 func insertArgs(events []*chronicle.Event) ([]any, error) {
 	if slices.Contains(events, nil) {
@@ -75,6 +84,7 @@ func insertArgs(events []*chronicle.Event) ([]any, error) {
 	occurred := make([]*time.Time, n)
 	eventTypes, corrs, entities, mds, histories := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
 	queues := make([]string, n)
+	leaves := make([][]byte, n)
 	for i, e := range events {
 		md, err := encodeMap(e.Metadata)
 		if err != nil {
@@ -87,8 +97,10 @@ func insertArgs(events []*chronicle.Event) ([]any, error) {
 		}
 		eventTypes[i], corrs[i], entities[i], mds[i] = nullable(e.EventType), nullable(e.CorrelationID), nullable(e.EntityKey), md
 		queues[i], histories[i] = e.Queue, nullable(string(e.History))
+		leaf := integrity.LeafHash(e)
+		leaves[i] = leaf[:]
 	}
-	return []any{ids, actors, actions, types, resIDs, ts, eventTypes, corrs, entities, mds, occurred, queues, histories}, nil
+	return []any{ids, actors, actions, types, resIDs, ts, eventTypes, corrs, entities, mds, occurred, queues, histories, leaves}, nil
 }
 
 // hasDuplicates reports whether two events share an id.
@@ -135,8 +147,8 @@ func (s *Store) Event(ctx context.Context, id string) (*chronicle.Event, error) 
 	var e *chronicle.Event
 	err = s.run(ctx, true, func() error {
 		var err error
-		e, err = scanEvent(s.pool.QueryRow(ctx, `SELECT `+eventColumns+`,
-  ARRAY(SELECT history FROM event_paths WHERE event_id = a.id) FROM audit_events a WHERE id = $1`, u.String()), true)
+		e, err = scanEvent(s.pool.QueryRow(ctx, `SELECT `+readColumns+`,
+  ARRAY(SELECT history FROM event_paths WHERE event_id = audit_events.id) FROM audit_events WHERE id = $1`, u.String()), true)
 		return err
 	})
 	if errors.Is(err, chronicle.ErrNotFound) {
@@ -208,7 +220,7 @@ func eventsQuery(f chronicle.EventFilter) (string, []any, error) {
 		limit = chronicle.DefaultLimit
 	}
 	limit = min(limit, chronicle.MaxLimit)
-	return `SELECT ` + eventColumns + ` FROM audit_events` + w +
+	return `SELECT ` + readColumns + ` FROM audit_events` + w +
 		` ORDER BY timestamp DESC, id DESC LIMIT ` + strconv.Itoa(limit), args, nil
 }
 
@@ -262,7 +274,7 @@ func whereSQL(f chronicle.EventFilter, withAfter bool) (string, []any, error) {
 	return ` WHERE ` + strings.Join(conds, " AND "), args, nil
 }
 
-// scanEvent reads eventColumns, and the paths of the history when
+// scanEvent reads readColumns, and the paths of the history when
 // withHistory.
 func scanEvent(r pgx.Row, withHistory bool) (*chronicle.Event, error) {
 	var e chronicle.Event
@@ -270,7 +282,8 @@ func scanEvent(r pgx.Row, withHistory bool) (*chronicle.Event, error) {
 	var occurred *time.Time
 	var md []byte
 	var paths []string
-	dest := []any{&e.ID, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &e.Timestamp, &eventType, &corr, &entity, &md, &occurred}
+	var redaction *string
+	dest := []any{&e.ID, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &e.Timestamp, &eventType, &corr, &entity, &md, &occurred, &e.Seq, &redaction}
 	if withHistory {
 		dest = append(dest, &paths)
 	}
@@ -283,6 +296,12 @@ func scanEvent(r pgx.Row, withHistory bool) (*chronicle.Event, error) {
 	}
 	for _, p := range paths {
 		e.History = e.History.Concat(chronicle.History(p))
+	}
+	if redaction != nil {
+		e.Redacted = new(chronicle.Redaction)
+		if err := json.Unmarshal([]byte(*redaction), e.Redacted); err != nil {
+			return nil, fmt.Errorf("event %s: corrupt redaction: %w", e.ID, err)
+		}
 	}
 	e.EventType, e.CorrelationID, e.EntityKey = deref(eventType), deref(corr), deref(entity)
 	if md != nil {

@@ -110,6 +110,7 @@ func TestListingPlans(t *testing.T) {
 
 type planNode struct {
 	NodeType  string     `json:"Node Type"`
+	Parent    string     `json:"Parent Relationship"`
 	IndexName string     `json:"Index Name"`
 	IndexCond string     `json:"Index Cond"`
 	Filter    string     `json:"Filter"`
@@ -128,6 +129,13 @@ func checkPlan(t *testing.T, label string, raw []byte, indexes []string, f chron
 	var walk func(n *planNode, depth int)
 	walk = func(n *planNode, depth int) {
 		if depth > 20 {
+			return
+		}
+		if n.Parent == "SubPlan" {
+			// Each row's seq: a primary-key lookup in log_leaves.
+			if n.IndexName != "log_leaves_event_id_key" {
+				t.Errorf("%s: the seq of an event is read with %s %s:\n%s", label, n.NodeType, n.IndexName, raw)
+			}
 			return
 		}
 		switch n.NodeType {

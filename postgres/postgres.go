@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,9 +58,13 @@ type Options struct {
 	// DefaultPoolSize.
 	// (New uses the pool it is given as it is.)
 	PoolSize int
-	// NoMigrate makes Open leave the schema alone (for `chronicle migrate`).
+	// NoMigrate makes Open leave the schema alone: it must be current.
 	// Defaults to false: Open applies pending migrations once connected.
 	NoMigrate bool
+	// Maintenance opens the database for `chronicle migrate` alone: no
+	// migration, and no integrator for the log, which an older schema
+	// may not have.
+	Maintenance bool
 	// RetryMin is the first wait between connection attempts when the
 	// server is unreachable; each failure doubles it. Defaults to 250ms.
 	RetryMin time.Duration
@@ -68,6 +73,13 @@ type Options struct {
 	// ConnectTimeout bounds one connection attempt, unless the URL sets
 	// connect_timeout. Defaults to 5s.
 	ConnectTimeout time.Duration
+	// IntegrateEvery is how long the log's integrator, when idle, waits
+	// before looking for new events. Defaults to DefaultIntegrateEvery.
+	IntegrateEvery time.Duration
+	// IntegratorStandby is how often a store whose process does not
+	// integrate the log checks whether it should. Defaults to
+	// DefaultIntegratorStandby.
+	IntegratorStandby time.Duration
 }
 
 func (o *Options) withDefaults() {
@@ -86,6 +98,12 @@ func (o *Options) withDefaults() {
 	o.RetryMax = max(o.RetryMax, o.RetryMin)
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 5 * time.Second
+	}
+	if o.IntegrateEvery <= 0 {
+		o.IntegrateEvery = DefaultIntegrateEvery
+	}
+	if o.IntegratorStandby <= 0 {
+		o.IntegratorStandby = DefaultIntegratorStandby
 	}
 }
 
@@ -107,6 +125,11 @@ type Store struct {
 	down atomic.Pointer[error]
 	stop context.CancelFunc
 	done chan struct{} // closed when the background connection loop ends
+
+	// The log's integrator, started once the schema is known current.
+	integrator     sync.Once
+	stopIntegrator context.CancelFunc
+	integrating    sync.WaitGroup
 }
 
 var (
@@ -129,6 +152,8 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 		redacted: redactURL(pool.Config().ConnString()),
 		stop:     func() {},
 		done:     done,
+
+		stopIntegrator: func() {},
 	}
 }
 
@@ -196,7 +221,8 @@ func (s *Store) connect(ctx context.Context) error {
 	if err := s.pool.Ping(pctx); err != nil {
 		return err
 	}
-	if s.opts.NoMigrate {
+	if s.opts.NoMigrate || s.opts.Maintenance {
+		s.startIntegrator()
 		return nil
 	}
 	return s.Migrate(ctx)
@@ -284,7 +310,22 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if len(applied) > 0 {
 		s.logger.Info("postgres: migrated", "url", s.redacted, "applied", len(applied), "version", applied[len(applied)-1].Version)
 	}
+	s.startIntegrator()
 	return nil
+}
+
+// startIntegrator starts the log's integrator, once. A store that is not
+// to migrate (chronicle migrate's) never integrates: it may run against a
+// schema older than the binary's.
+func (s *Store) startIntegrator() {
+	s.integrator.Do(func() {
+		if s.opts.Maintenance || errors.Is(s.usable(), chronicle.ErrClosed) {
+			return
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		s.stopIntegrator = stop
+		s.integrating.Go(func() { s.integrate(ctx) })
+	})
 }
 
 // Name implements chronicle.Store.
@@ -316,6 +357,9 @@ func (s *Store) Close() error {
 	}
 	s.stop()
 	<-s.done
+	s.integrator.Do(func() {}) // none starts after this
+	s.stopIntegrator()
+	s.integrating.Wait()
 	return s.closePool()
 }
 
@@ -361,7 +405,8 @@ func translate(err error) error {
 		return nil
 	}
 	var ue *chronicle.UnavailableError
-	if errors.As(err, &ue) || errors.Is(err, chronicle.ErrClosed) {
+	if errors.As(err, &ue) || errors.Is(err, chronicle.ErrClosed) || errors.Is(err, chronicle.ErrNotFound) ||
+		errors.Is(err, chronicle.ErrConflict) || errors.Is(err, chronicle.ErrInvalid) {
 		return err // already the domain's
 	}
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -54,7 +54,7 @@ func TestMigrations(t *testing.T) {
 	migrationtest.Run(t, migrationtest.Harness{
 		Empty: func(t *testing.T) (chronicle.Store, *migration.Migrator) {
 			dbURL, _ := newDatabase(t)
-			s := openURL(t, dbURL, postgres.Options{NoMigrate: true})
+			s := openURL(t, dbURL, postgres.Options{Maintenance: true})
 			m, err := s.Migrator()
 			must(t, err)
 			return s, m

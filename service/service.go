@@ -22,6 +22,7 @@ import (
 	"github.com/chronicle-audit/chronicle/consumer"
 	"github.com/chronicle-audit/chronicle/httpapi"
 	"github.com/chronicle-audit/chronicle/ingest"
+	"github.com/chronicle-audit/chronicle/integrity"
 	"github.com/chronicle-audit/chronicle/metrics"
 	"github.com/chronicle-audit/chronicle/routing"
 )
@@ -33,8 +34,12 @@ type Service struct {
 	// process names this process in the hops of events' histories.
 	process string
 
-	store   *Store
-	gateway chronicle.Gateway
+	store  *Store
+	logKey *integrity.Key
+	// logKeyVerifier is the log's verifier key when this process does not
+	// sign (logKey is nil).
+	logKeyVerifier string
+	gateway        chronicle.Gateway
 	// plan is what the gateway's consumers run for a role.
 	plan    func(role string) ([]routing.Assignment, error)
 	metrics *metrics.Metrics
@@ -90,7 +95,10 @@ func (s *Service) Open(ctx context.Context) error {
 	s.logStart()
 	s.metrics = metrics.New()
 	var err error
-	if s.store, err = OpenStore(ctx, c, s.logger, !c.Migrate); err != nil {
+	if s.store, err = OpenStore(ctx, c, s.logger, false); err != nil {
+		return err
+	}
+	if err := s.signCheckpoints(s.stopping); err != nil {
 		return err
 	}
 	if err := s.openGateway(ctx); err != nil {
@@ -118,6 +126,7 @@ func (s *Service) serve() error {
 		Process:          s.process,
 		Transport:        s.gateway.Name(),
 		Store:            s.store,
+		LogKey:           s.verifierKey(),
 		Health:           []chronicle.Pinger{s.gateway},
 		HealthOnly:       !c.ServesAPI(),
 		Metrics:          s.metrics,
@@ -162,6 +171,14 @@ func (s *Service) serve() error {
 		return s.serveDebug(c.DebugAddr, apiCfg.Auth)
 	}
 	return nil
+}
+
+// verifierKey is the verifier key of the log's checkpoints.
+func (s *Service) verifierKey() string {
+	if s.logKey != nil {
+		return s.logKey.Verifier
+	}
+	return s.logKeyVerifier
 }
 
 // Addr is the address HTTP listens on, or "" when it does not.

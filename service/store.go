@@ -20,22 +20,23 @@ type Store struct {
 	Migrator func() (*migration.Migrator, error)
 }
 
-// OpenStore opens the store cfg names, the same way for serving and for
-// `chronicle migrate`: noMigrate leaves the schema as it is. A PostgreSQL
+// OpenStore opens the store cfg names, to serve or, maintenance, for
+// `chronicle migrate` (which leaves the schema as it is). A PostgreSQL
 // that cannot be reached yet is not an error (the store connects in the
 // background and answers ErrUnavailable meanwhile); ping it to know.
-func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, noMigrate bool) (*Store, error) {
+func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, maintenance bool) (*Store, error) {
+	noMigrate := maintenance || !cfg.Migrate
 	switch cfg.Store {
 	case config.StoreMemory:
 		return &Store{Store: memory.New()}, nil
 	case config.StoreSQLite:
-		s, err := sqlite.Open(ctx, cfg.SQLitePath, sqlite.Options{Logger: logger, NoMigrate: noMigrate})
+		s, err := sqlite.Open(ctx, cfg.SQLitePath, sqlite.Options{Logger: logger, NoMigrate: noMigrate, Maintenance: maintenance})
 		if err != nil {
 			return nil, fmt.Errorf("open store (CHRONICLE_SQLITE_PATH=%s): %w", cfg.SQLitePath, err)
 		}
 		return &Store{Store: s, Migrator: s.Migrator}, nil
 	case config.StorePostgres:
-		s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: logger, PoolSize: cfg.DBPoolSize, NoMigrate: noMigrate})
+		s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: logger, PoolSize: cfg.DBPoolSize, NoMigrate: noMigrate, Maintenance: maintenance})
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}

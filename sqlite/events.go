@@ -11,16 +11,21 @@ import (
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/integrity"
 )
 
-// eventColumns are what a listing and a single event read.
-const eventColumns = `id, actor, action, resource_type, resource_id, timestamp, event_type, correlation_id, entity_key, metadata, occurred_at`
+// eventColumns are an event's content; a read also takes its place in
+// the log and its redaction (readColumns).
+const (
+	eventColumns = `id, actor, action, resource_type, resource_id, timestamp, event_type, correlation_id, entity_key, metadata, occurred_at`
+	readColumns  = eventColumns + `, seq, redaction`
+)
 
-// insertChunk rows go into one INSERT statement: fewer statements per
-// batch, within SQLite's limit on parameters.
+// insertChunk rows go into one statement: fewer statements per batch,
+// within SQLite's limit on parameters.
 const insertChunk = 32
 
-// valuesSQL is "INSERT … VALUES (?,…),…" for rows rows of cols columns,
+// valuesSQL is head, then "VALUES (?,…),…" for rows rows of cols columns,
 // then tail.
 func valuesSQL(head string, rows, cols int, tail string) string {
 	var b strings.Builder
@@ -37,64 +42,144 @@ func valuesSQL(head string, rows, cols int, tail string) string {
 	return b.String()
 }
 
+// inSQL is head, then "(?,…)" of n parameters.
+func inSQL(head string, n int) string {
+	return head + ` (` + strings.Repeat("?,", n-1) + `?)`
+}
+
 // An event already stored (another route's copy, or a redelivery) is not
 // stored again; its path joins its history, unless a path through the
 // same queue is there already.
 const (
-	sqlInsertEventsHead = `INSERT INTO audit_events (` + eventColumns + `)`
+	sqlInsertEventsHead = `INSERT INTO audit_events (` + eventColumns + `, seq)`
+	sqlInsertLeavesHead = `INSERT INTO log_leaves (seq, event_id, hashes)`
 	sqlInsertPathsHead  = `INSERT INTO event_paths (event_id, queue, history)`
+	sqlStoredHead       = `SELECT id FROM audit_events WHERE id IN`
 	onConflictSkip      = ` ON CONFLICT DO NOTHING`
 )
 
 var (
-	insertEventOne  = valuesSQL(sqlInsertEventsHead, 1, 11, onConflictSkip)
-	insertEventMany = valuesSQL(sqlInsertEventsHead, insertChunk, 11, onConflictSkip)
+	insertEventOne  = valuesSQL(sqlInsertEventsHead, 1, 12, "")
+	insertEventMany = valuesSQL(sqlInsertEventsHead, insertChunk, 12, "")
+	insertLeafOne   = valuesSQL(sqlInsertLeavesHead, 1, 3, "")
+	insertLeafMany  = valuesSQL(sqlInsertLeavesHead, insertChunk, 3, "")
 	insertPathOne   = valuesSQL(sqlInsertPathsHead, 1, 3, onConflictSkip)
 	insertPathMany  = valuesSQL(sqlInsertPathsHead, insertChunk, 3, onConflictSkip)
+	storedOne       = inSQL(sqlStoredHead, 1)
+	storedMany      = inSQL(sqlStoredHead, insertChunk)
 	errNotEvent     = errors.New("nil event")
 )
 
-// insertEvents adds events to tx, skipping IDs already stored, and their
-// paths.
-func (s *Store) insertEvents(tx *sql.Tx, events []*chronicle.Event) error {
+// insertEvents adds to tx the events not stored yet, each with the next
+// seq of the log, and the paths of all of them. leaves are the events'
+// leaf hashes, computed before the writer's turn.
+func (s *Store) insertEvents(tx *sql.Tx, events []*chronicle.Event, leaves []chronicle.Hash) error {
 	if slices.Contains(events, nil) {
 		return errNotEvent
 	}
-	args := make([]any, 0, 11*insertChunk)
-	err := s.chunked(tx, events, insertEventOne, insertEventMany, func(e *chronicle.Event) error {
-		md, err := encodeMap(e.Metadata)
+	fresh, err := s.unstored(tx, events)
+	if err != nil {
+		return err
+	}
+	if len(fresh) > 0 {
+		log, err := s.appender(tx)
 		if err != nil {
 			return err
 		}
-		args = append(args, e.ID, e.Actor, e.Action, e.ResourceType, e.ResourceID,
-			e.Timestamp.UnixMicro(), nullable(e.EventType), nullable(e.CorrelationID), nullable(e.EntityKey), md,
-			nullableTime(e.OccurredAt))
-		return nil
-	}, &args)
-	if err != nil {
-		return err
+		seqs := make([]int64, len(fresh))
+		hashes := make([][]byte, len(fresh))
+		for i, k := range fresh {
+			if seqs[i], hashes[i], err = log.Append(leaves[k]); err != nil {
+				return err
+			}
+		}
+		err = s.chunked(tx, len(fresh), insertEventOne, insertEventMany, func(args []any, i int) ([]any, error) {
+			e := events[fresh[i]]
+			md, err := encodeMap(e.Metadata)
+			if err != nil {
+				return nil, err
+			}
+			return append(args, e.ID, e.Actor, e.Action, e.ResourceType, e.ResourceID,
+				e.Timestamp.UnixMicro(), nullable(e.EventType), nullable(e.CorrelationID), nullable(e.EntityKey), md,
+				nullableTime(e.OccurredAt), seqs[i]), nil
+		})
+		if err != nil {
+			return err
+		}
+		err = s.chunked(tx, len(fresh), insertLeafOne, insertLeafMany, func(args []any, i int) ([]any, error) {
+			return append(args, seqs[i], events[fresh[i]].ID, hashes[i]), nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	withPath := events
 	if slices.ContainsFunc(events, func(e *chronicle.Event) bool { return len(e.History) == 0 }) {
 		withPath = slices.DeleteFunc(slices.Clone(events), func(e *chronicle.Event) bool { return len(e.History) == 0 })
 	}
-	return s.chunked(tx, withPath, insertPathOne, insertPathMany, func(e *chronicle.Event) error {
-		args = append(args, e.ID, e.Queue, string(e.History))
-		return nil
-	}, &args)
+	return s.chunked(tx, len(withPath), insertPathOne, insertPathMany, func(args []any, i int) ([]any, error) {
+		e := withPath[i]
+		return append(args, e.ID, e.Queue, string(e.History)), nil
+	})
 }
 
-// chunked runs one (a row) or many (insertChunk rows) for all of events,
-// add appending each event's values to *args.
-func (s *Store) chunked(tx *sql.Tx, events []*chronicle.Event, one, many string, add func(*chronicle.Event) error, args *[]any) error {
-	for len(events) > 0 {
+// unstored returns the indexes of the events that tx does not hold yet,
+// the first of each id.
+func (s *Store) unstored(tx *sql.Tx, events []*chronicle.Event) ([]int, error) {
+	stored := make(map[string]bool, len(events))
+	for start := 0; start < len(events); {
+		n, query := insertChunk, storedMany
+		if len(events)-start < insertChunk {
+			n, query = 1, storedOne
+		}
+		args := make([]any, n)
+		for i := range n {
+			args[i] = events[start+i].ID
+		}
+		st, err := s.stmt(tx, query)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := st.Query(args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			stored[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		start += n
+	}
+	fresh := make([]int, 0, len(events))
+	for i, e := range events {
+		if !stored[e.ID] {
+			stored[e.ID] = true // a second copy in the batch is not fresh
+			fresh = append(fresh, i)
+		}
+	}
+	return fresh, nil
+}
+
+// chunked runs one (a row) or many (insertChunk rows) for rows rows, add
+// appending the values of each.
+func (s *Store) chunked(tx *sql.Tx, rows int, one, many string, add func(args []any, i int) ([]any, error)) error {
+	args := make([]any, 0, 12*insertChunk)
+	for start := 0; start < rows; {
 		n, query := insertChunk, many
-		if len(events) < insertChunk {
+		if rows-start < insertChunk {
 			n, query = 1, one
 		}
-		*args = (*args)[:0]
-		for _, e := range events[:n] {
-			if err := add(e); err != nil {
+		args = args[:0]
+		for i := start; i < start+n; i++ {
+			var err error
+			if args, err = add(args, i); err != nil {
 				return err
 			}
 		}
@@ -102,12 +187,24 @@ func (s *Store) chunked(tx *sql.Tx, events []*chronicle.Event, one, many string,
 		if err != nil {
 			return err
 		}
-		if _, err := st.Exec(*args...); err != nil {
+		if _, err := st.Exec(args...); err != nil {
 			return err
 		}
-		events = events[n:]
+		start += n
 	}
 	return nil
+}
+
+// leafHashes returns the events' leaf hashes: computed by the caller, so
+// the single writer's turn does not.
+func leafHashes(events []*chronicle.Event) []chronicle.Hash {
+	out := make([]chronicle.Hash, len(events))
+	for i, e := range events {
+		if e != nil {
+			out[i] = integrity.LeafHash(e)
+		}
+	}
+	return out
 }
 
 // StoreEvents implements chronicle.EventStore.
@@ -115,7 +212,8 @@ func (s *Store) StoreEvents(ctx context.Context, events []*chronicle.Event) erro
 	if len(events) == 0 {
 		return nil
 	}
-	return s.write(ctx, func(tx *sql.Tx) error { return s.insertEvents(tx, events) })
+	leaves := leafHashes(events)
+	return s.write(ctx, func(tx *sql.Tx) error { return s.insertEvents(tx, events, leaves) })
 }
 
 // Event implements chronicle.EventStore.
@@ -123,7 +221,7 @@ func (s *Store) Event(ctx context.Context, id string) (*chronicle.Event, error) 
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	row := s.rdb.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM audit_events WHERE id = ?`, id)
+	row := s.rdb.QueryRowContext(ctx, `SELECT `+readColumns+` FROM audit_events WHERE id = ?`, id)
 	e, err := scanEvent(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, chronicle.Errorf(chronicle.ErrNotFound, "event not found: %s", id)
@@ -200,7 +298,7 @@ func (s *Store) Events(ctx context.Context, f chronicle.EventFilter) ([]*chronic
 		return nil, err
 	}
 	w, args := where(f, true)
-	q := `SELECT ` + eventColumns + ` FROM audit_events` + w + ` ORDER BY timestamp DESC, id DESC LIMIT ?`
+	q := `SELECT ` + readColumns + ` FROM audit_events` + w + ` ORDER BY timestamp DESC, id DESC LIMIT ?`
 	args = append(args, f.Limit)
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -231,14 +329,23 @@ func (s *Store) CountEvents(ctx context.Context, f chronicle.EventFilter) (int64
 
 type scanner interface{ Scan(...any) error }
 
-// scanEvent reads eventColumns.
+// scanEvent reads readColumns.
 func scanEvent(r scanner) (*chronicle.Event, error) {
 	var e chronicle.Event
 	var ts int64
-	var occurred sql.NullInt64
-	var eventType, corr, entity, md sql.NullString
-	if err := r.Scan(&e.ID, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &ts, &eventType, &corr, &entity, &md, &occurred); err != nil {
+	var occurred, seq sql.NullInt64
+	var eventType, corr, entity, md, redaction sql.NullString
+	if err := r.Scan(&e.ID, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &ts, &eventType, &corr, &entity, &md, &occurred, &seq, &redaction); err != nil {
 		return nil, err
+	}
+	if seq.Valid {
+		e.Seq = &seq.Int64
+	}
+	if redaction.Valid {
+		e.Redacted = new(chronicle.Redaction)
+		if err := json.Unmarshal([]byte(redaction.String), e.Redacted); err != nil {
+			return nil, fmt.Errorf("event %s: corrupt redaction: %w", e.ID, err)
+		}
 	}
 	e.Timestamp = time.UnixMicro(ts).UTC()
 	if occurred.Valid {

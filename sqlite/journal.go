@@ -81,8 +81,9 @@ func (s *Store) Pending(ctx context.Context) ([]*chronicle.JournalEntry, error) 
 // Settle implements chronicle.Journal: the events are stored and the
 // entries removed or moved in one transaction.
 func (s *Store) Settle(ctx context.Context, st *chronicle.Settlement) error {
+	leaves := leafHashes(st.Events)
 	return s.write(ctx, func(tx *sql.Tx) error {
-		if err := s.insertEvents(tx, st.Events); err != nil {
+		if err := s.insertEvents(tx, st.Events, leaves); err != nil {
 			return err
 		}
 		if len(st.Remove) > 0 {

@@ -28,6 +28,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/integrity"
 	"github.com/chronicle-audit/chronicle/migration"
 )
 
@@ -46,10 +47,14 @@ type Options struct {
 	Logger *slog.Logger
 	// ReadConns is the size of the read pool. Defaults to 4.
 	ReadConns int
-	// NoMigrate skips applying pending migrations at Open (for
-	// `chronicle migrate status`); Open then fails at once if the file
-	// cannot be used. Defaults to false: Open migrates.
+	// NoMigrate skips applying pending migrations at Open: the schema
+	// must be current. Defaults to false: Open migrates.
 	NoMigrate bool
+	// Maintenance opens the file for `chronicle migrate` alone: no
+	// migration, and none of the writer's state (the journal's numbering,
+	// the log), which an older schema may not have; Open fails at once if
+	// the file cannot be used.
+	Maintenance bool
 	// MaxGroup bounds how many waiting writes share one transaction.
 	// Defaults to 512.
 	MaxGroup int
@@ -109,6 +114,7 @@ type Store struct {
 	// Owned by the writer goroutine (and by ready, before it starts).
 	nextSeq int64
 	stmts   map[string]*sql.Stmt
+	log     *integrity.Appender // the log as committed; nil: read it again
 }
 
 var _ chronicle.Store = (*Store)(nil)
@@ -168,7 +174,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	switch {
 	case err == nil:
 		return s, nil
-	case opts.NoMigrate || !locked(err) || ctx.Err() != nil:
+	case opts.Maintenance || !locked(err) || ctx.Err() != nil:
 		s.closeDBs()
 		return nil, fmt.Errorf("sqlite %s: %w", path, translate(err))
 	}
@@ -183,22 +189,27 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 // ready makes the file usable: it pings, migrates, reads where the
 // journal's numbering stands, prepares the hot statements and starts the
-// writer. NoMigrate stops after the ping.
+// writer. Maintenance stops after the ping.
 func (s *Store) ready(ctx context.Context) error {
 	if err := s.wdb.PingContext(ctx); err != nil {
 		return err
 	}
-	if s.opts.NoMigrate {
+	if s.opts.Maintenance {
 		s.startWriter()
 		return nil
 	}
-	if err := s.migrateLocked(ctx); err != nil {
-		return err
+	if !s.opts.NoMigrate {
+		if err := s.migrateLocked(ctx); err != nil {
+			return err
+		}
 	}
 	if err := s.wdb.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) + 1 FROM inproc_journal`).Scan(&s.nextSeq); err != nil {
 		return err
 	}
 	if err := s.prepare(ctx); err != nil {
+		return err
+	}
+	if err := s.sequenceBacklog(ctx); err != nil {
 		return err
 	}
 	s.startWriter()
@@ -442,13 +453,19 @@ func (s *Store) inTx(fn func(tx *sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
+		s.log = nil // it may hold records that were rolled back
 		return translate(err)
 	}
-	return translate(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		s.log = nil
+		return translate(err)
+	}
+	return nil
 }
 
 // Statements the writer runs for every batch, prepared once at Open.
-var hotStatements = []string{insertEventOne, insertEventMany, insertPathOne, insertPathMany, sqlJournalInsert, sqlJournalDelete, sqlJournalMove, sqlEntityPut}
+var hotStatements = []string{insertEventOne, insertEventMany, insertLeafOne, insertLeafMany, insertPathOne, insertPathMany,
+	storedOne, storedMany, sqlLogSize, sqlJournalInsert, sqlJournalDelete, sqlJournalMove, sqlEntityPut}
 
 // prepare readies the hot statements on the writer's connection. It runs
 // before the writer starts: while a transaction holds the only

@@ -52,7 +52,7 @@ func TestMigrations(t *testing.T) {
 	t.Parallel()
 	migrationtest.Run(t, migrationtest.Harness{
 		Empty: func(t *testing.T) (chronicle.Store, *migration.Migrator) {
-			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "m.db"), sqlite.Options{NoMigrate: true})
+			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "m.db"), sqlite.Options{Maintenance: true})
 			if err != nil {
 				t.Fatal(err)
 			}

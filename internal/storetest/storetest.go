@@ -43,6 +43,11 @@ func Exercise(t *testing.T, open Open) {
 		{"IdempotencyKeys", testIdempotency},
 		{"OccurredAt", testOccurredAt},
 		{"HistoryPerRoute", testHistory},
+		{"LogSequence", testLogSequence},
+		{"LogTree", testLogTree},
+		{"LogCheckpoints", testLogCheckpoints},
+		{"LogKeys", testLogKeys},
+		{"LogRedact", testLogRedact},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
