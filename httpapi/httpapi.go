@@ -62,6 +62,8 @@ type Config struct {
 	Auth *auth.Source
 	// Metrics, when set, is served on /metrics and fed by every request.
 	Metrics *metrics.Metrics
+	// Version is the service's build, shown by /health. Optional.
+	Version string
 	// MaxInflight bounds the POST /events requests being processed at
 	// once; beyond it requests get 429 at once instead of queueing.
 	// Defaults to DefaultMaxInflight.
@@ -123,8 +125,12 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// open marks endpoints that need no key.
-const open auth.Scope = 0
+// open marks endpoints that need no key; anyScope those that need a
+// valid key of any scope.
+const (
+	open     auth.Scope = 0
+	anyScope auth.Scope = 0xff
+)
 
 func (s *Server) routes() {
 	s.handle("GET /health", open, s.health)
@@ -138,6 +144,7 @@ func (s *Server) routes() {
 		s.handle("GET /events", auth.Read, s.listEvents)
 		s.handle("GET /events/count", auth.Read, s.countEvents)
 		s.handle("GET /events/{id}", auth.Read, s.getEvent)
+		s.handle("GET /whoami", anyScope, s.whoami)
 		s.handle("GET /entities", auth.Read, s.listEntities)
 		s.handle("GET /entities/{key}", auth.Read, s.getEntity)
 		s.handle("POST /entities", auth.Admin, s.putEntity)
@@ -152,7 +159,7 @@ func (s *Server) routes() {
 			s.handle("DELETE /dlq/{queue}", auth.Admin, s.purgeDLQ)
 		}
 	}
-	s.handle("/", auth.Scope(0xff), s.fallback)
+	s.handle("/", anyScope, s.fallback)
 }
 
 // handle registers h behind the key check for need: open endpoints take
@@ -172,7 +179,7 @@ func (s *Server) handle(pattern string, need auth.Scope, h http.HandlerFunc) {
 				writeError(w, http.StatusUnauthorized, "missing or unknown API key: send Authorization: Bearer <key>")
 				return
 			}
-			if need != 0xff && !p.Scopes.Allows(need) {
+			if need != anyScope && !p.Scopes.Allows(need) {
 				s.reject(r, "forbidden")
 				logger(r).Warn("API key lacks the scope", "key", p.Label, "need", need.String(), "has", p.Scopes.String())
 				writeError(w, http.StatusForbidden, "this API key may not do that: it needs the "+need.String()+" scope")
@@ -333,7 +340,7 @@ func joinComma(ss []string) string {
 // public message (what is down, not its driver's words, which go to the
 // log): /health is open to anyone who can reach the port.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	resp := api.Health{Status: "healthy", Transport: s.cfg.Transport, Auth: "off"}
+	resp := api.Health{Status: "healthy", Transport: s.cfg.Transport, Auth: "off", Version: s.cfg.Version}
 	if s.cfg.Auth != nil {
 		resp.Auth = "on"
 	}
@@ -367,6 +374,24 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, resp)
+}
+
+// whoami tells a client what its API key may do, so that a user
+// interface offers only the actions that will be allowed. With access
+// control off every scope is allowed.
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	scopes := auth.Ingest | auth.Read | auth.Admin
+	if s.cfg.Auth != nil {
+		scopes = p.Scopes
+	}
+	out := api.WhoAmI{Key: p.Label, Scopes: []string{}}
+	for _, sc := range []auth.Scope{auth.Ingest, auth.Read, auth.Admin} {
+		if scopes.Allows(sc) {
+			out.Scopes = append(out.Scopes, sc.String())
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) queues(w http.ResponseWriter, r *http.Request) {

@@ -342,6 +342,12 @@ func TestHealth(t *testing.T) {
 	expect(t, b.do(t, "GET", "/health", ""), 503, `"status":"draining"`)
 }
 
+func TestHealthVersion(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0, true, func(c *httpapi.Config) { c.Version = "v1.2.3" })
+	expect(t, b.do(t, "GET", "/health", ""), 200, `"auth":"off","version":"v1.2.3"\}`)
+}
+
 func TestHealthOnly(t *testing.T) {
 	t.Parallel()
 	store := memory.New()

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -124,6 +125,7 @@ func (s *Service) serve() error {
 		MaxInflight:      c.MaxInflight,
 		MaxBufferedBytes: c.MaxBufferedBytes,
 		BodyTimeout:      c.BodyTimeout,
+		Version:          buildVersion(),
 		Logger:           s.logger,
 	}
 	if c.RunsConsumers() {
@@ -162,6 +164,32 @@ func (s *Service) serve() error {
 		return s.serveDebug(c.DebugAddr, apiCfg.Auth)
 	}
 	return nil
+}
+
+// buildVersion names the build for /health: the module's version, else
+// the commit it was built from (with "+dirty" for uncommitted changes),
+// else "devel".
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			rev = s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "+dirty"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	return rev + dirty
 }
 
 // Addr is the address HTTP listens on, or "" when it does not.
