@@ -21,6 +21,7 @@ import (
 	"github.com/chronicle-audit/chronicle"
 	"github.com/chronicle-audit/chronicle/api"
 	"github.com/chronicle-audit/chronicle/auth"
+	"github.com/chronicle-audit/chronicle/console"
 	"github.com/chronicle-audit/chronicle/ingest"
 	"github.com/chronicle-audit/chronicle/metrics"
 )
@@ -62,6 +63,10 @@ type Config struct {
 	Auth *auth.Source
 	// Metrics, when set, is served on /metrics and fed by every request.
 	Metrics *metrics.Metrics
+	// Console, when set and the API is served, serves the web console:
+	// GET / and everything under console.AssetPrefix, without a key (the
+	// page and its assets hold no data; its data calls carry a key).
+	Console http.Handler
 	// Version is the service's build, shown by /health. Optional.
 	Version string
 	// MaxInflight bounds the POST /events requests being processed at
@@ -157,6 +162,10 @@ func (s *Server) routes() {
 			s.handle("GET /dlq/{queue}", auth.Admin, s.peekDLQ)
 			s.handle("POST /dlq/{queue}/replay", auth.Admin, s.replayDLQ)
 			s.handle("DELETE /dlq/{queue}", auth.Admin, s.purgeDLQ)
+		}
+		if s.cfg.Console != nil {
+			s.mux.Handle("GET /{$}", s.cfg.Console)
+			s.mux.Handle("GET "+console.AssetPrefix, s.cfg.Console)
 		}
 	}
 	s.handle("/", anyScope, s.fallback)

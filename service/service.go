@@ -20,6 +20,7 @@ import (
 
 	"github.com/chronicle-audit/chronicle"
 	"github.com/chronicle-audit/chronicle/config"
+	"github.com/chronicle-audit/chronicle/console"
 	"github.com/chronicle-audit/chronicle/consumer"
 	"github.com/chronicle-audit/chronicle/httpapi"
 	"github.com/chronicle-audit/chronicle/ingest"
@@ -133,6 +134,7 @@ func (s *Service) serve() error {
 	}
 	if c.ServesAPI() {
 		apiCfg.Publisher, apiCfg.Queues, apiCfg.DeadLetters = s.gateway, s.gateway, s.gateway
+		apiCfg.Console = console.Handler()
 		s.expireIdempotencyKeys()
 	}
 	var err error
