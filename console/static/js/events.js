@@ -84,7 +84,7 @@ export function eventsView(root, params, ctx) {
 
   const form = searchForm(filters, limit, ctx);
   const summary = h('p', {id: 'summary', class: 'summary', 'aria-live': 'polite'}, 'Searching…');
-  const tailButton = h('button', {type: 'button', id: 'tail', 'aria-pressed': 'false'}, 'Live tail');
+  const tailButton = h('button', {type: 'button', id: 'tail', 'aria-pressed': 'false', title: 'Show new events as they are stored; press again to pause'}, 'Live tail');
   const tailState = h('span', {id: 'tail-state', class: 'tail-state', 'aria-live': 'polite'});
   const tbody = h('tbody');
   const tableEl = h('table', {class: 'events', id: 'events'},
@@ -118,8 +118,9 @@ export function eventsView(root, params, ctx) {
   const setTail = on => {
     tail?.stop();
     tail = null;
+    // A toggle keeps its name; aria-pressed (and the state beside it) says
+    // whether it is on.
     tailButton.setAttribute('aria-pressed', String(on));
-    tailButton.textContent = on ? 'Pause live tail' : 'Live tail';
     const url = new URLSearchParams(location.search);
     if (on) url.set('live', '1');
     else url.delete('live');
@@ -142,7 +143,6 @@ export function eventsView(root, params, ctx) {
       onError: err => {
         tailState.textContent = `stopped: ${err.message}`;
         tailButton.setAttribute('aria-pressed', 'false');
-        tailButton.textContent = 'Live tail';
         tail = null;
       },
     });
