@@ -70,14 +70,25 @@ type BatchResponse struct {
 
 // Health is GET /health's answer, 200 when Status is "healthy" and 503
 // otherwise ("unhealthy", "draining"). Error says what is wrong. Auth is
-// "on" or "off"; the service always sends it.
+// "on" or "off"; the service always sends it. Version is the build of
+// the service, when it knows it.
 type Health struct {
 	Status    string `json:"status"`
 	Transport string `json:"transport,omitempty"`
 	Store     string `json:"store,omitempty"`
 	Entities  *int   `json:"entities,omitempty"`
 	Auth      string `json:"auth,omitempty"`
+	Version   string `json:"version,omitempty"`
 	Error     string `json:"error,omitempty"`
+}
+
+// WhoAmI is GET /whoami's answer: the label of the API key that asked
+// (never the key; empty when access control is off) and the scopes it
+// may use, "ingest", "read" and "admin", each listed when allowed (an
+// admin key lists all three; so does open access).
+type WhoAmI struct {
+	Key    string   `json:"key,omitempty"`
+	Scopes []string `json:"scopes"`
 }
 
 // DeadLetterQueue is one queue of GET /dlq: a dead-letter queue (or the

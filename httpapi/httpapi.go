@@ -21,6 +21,7 @@ import (
 	"github.com/chronicle-audit/chronicle"
 	"github.com/chronicle-audit/chronicle/api"
 	"github.com/chronicle-audit/chronicle/auth"
+	"github.com/chronicle-audit/chronicle/console"
 	"github.com/chronicle-audit/chronicle/ingest"
 	"github.com/chronicle-audit/chronicle/metrics"
 )
@@ -65,6 +66,12 @@ type Config struct {
 	Auth *auth.Source
 	// Metrics, when set, is served on /metrics and fed by every request.
 	Metrics *metrics.Metrics
+	// Console, when set and the API is served, serves the web console:
+	// GET / and everything under console.AssetPrefix, without a key (the
+	// page and its assets hold no data; its data calls carry a key).
+	Console http.Handler
+	// Version is the service's build, shown by /health. Optional.
+	Version string
 	// MaxInflight bounds the POST /events requests being processed at
 	// once; beyond it requests get 429 at once instead of queueing.
 	// Defaults to DefaultMaxInflight.
@@ -126,8 +133,12 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// open marks endpoints that need no key.
-const open auth.Scope = 0
+// open marks endpoints that need no key; anyScope those that need a
+// valid key of any scope.
+const (
+	open     auth.Scope = 0
+	anyScope auth.Scope = 0xff
+)
 
 func (s *Server) routes() {
 	s.handle("GET /health", open, s.health)
@@ -141,6 +152,7 @@ func (s *Server) routes() {
 		s.handle("GET /events", auth.Read, s.listEvents)
 		s.handle("GET /events/count", auth.Read, s.countEvents)
 		s.handle("GET /events/{id}", auth.Read, s.getEvent)
+		s.handle("GET /whoami", anyScope, s.whoami)
 		s.handle("GET /entities", auth.Read, s.listEntities)
 		s.handle("GET /entities/{key}", auth.Read, s.getEntity)
 		s.handle("POST /entities", auth.Admin, s.putEntity)
@@ -155,8 +167,12 @@ func (s *Server) routes() {
 			s.handle("POST /dlq/{queue}/replay", auth.Admin, s.replayDLQ)
 			s.handle("DELETE /dlq/{queue}", auth.Admin, s.purgeDLQ)
 		}
+		if s.cfg.Console != nil {
+			s.mux.Handle("GET /{$}", s.cfg.Console)
+			s.mux.Handle("GET "+console.AssetPrefix, s.cfg.Console)
+		}
 	}
-	s.handle("/", auth.Scope(0xff), s.fallback)
+	s.handle("/", anyScope, s.fallback)
 }
 
 // handle registers h behind the key check for need: open endpoints take
@@ -176,7 +192,7 @@ func (s *Server) handle(pattern string, need auth.Scope, h http.HandlerFunc) {
 				writeError(w, http.StatusUnauthorized, "missing or unknown API key: send Authorization: Bearer <key>")
 				return
 			}
-			if need != 0xff && !p.Scopes.Allows(need) {
+			if need != anyScope && !p.Scopes.Allows(need) {
 				s.reject(r, "forbidden")
 				logger(r).Warn("API key lacks the scope", "key", p.Label, "need", need.String(), "has", p.Scopes.String())
 				writeError(w, http.StatusForbidden, "this API key may not do that: it needs the "+need.String()+" scope")
@@ -337,7 +353,7 @@ func joinComma(ss []string) string {
 // public message (what is down, not its driver's words, which go to the
 // log): /health is open to anyone who can reach the port.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	resp := api.Health{Status: "healthy", Transport: s.cfg.Transport, Auth: "off"}
+	resp := api.Health{Status: "healthy", Transport: s.cfg.Transport, Auth: "off", Version: s.cfg.Version}
 	if s.cfg.Auth != nil {
 		resp.Auth = "on"
 	}
@@ -371,6 +387,24 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, resp)
+}
+
+// whoami tells a client what its API key may do, so that a user
+// interface offers only the actions that will be allowed. With access
+// control off every scope is allowed.
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
+	p := principal(r)
+	scopes := auth.Ingest | auth.Read | auth.Admin
+	if s.cfg.Auth != nil {
+		scopes = p.Scopes
+	}
+	out := api.WhoAmI{Key: p.Label, Scopes: []string{}}
+	for _, sc := range []auth.Scope{auth.Ingest, auth.Read, auth.Admin} {
+		if scopes.Allows(sc) {
+			out.Scopes = append(out.Scopes, sc.String())
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) queues(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
+	"github.com/chronicle-audit/chronicle/auth"
+	"github.com/chronicle-audit/chronicle/console"
 	"github.com/chronicle-audit/chronicle/httpapi"
 	"github.com/chronicle-audit/chronicle/ingest"
 	"github.com/chronicle-audit/chronicle/inproc"
@@ -340,6 +342,46 @@ func TestHealth(t *testing.T) {
 		t.Error("503 without Retry-After")
 	}
 	expect(t, b.do(t, "GET", "/health", ""), 503, `"status":"draining"`)
+}
+
+func TestHealthVersion(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 0, true, func(c *httpapi.Config) { c.Version = "v1.2.3" })
+	expect(t, b.do(t, "GET", "/health", ""), 200, `"auth":"off","version":"v1.2.3"\}`)
+}
+
+// The console is served at / and under its asset prefix without a key;
+// every other unknown path still answers as the API does.
+func TestConsoleRoutes(t *testing.T) {
+	t.Parallel()
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"console":"` + r.URL.Path + `"}`))
+	})
+	const reader = "reader-0123456789abcdef"
+	kr, err := auth.Parse(reader + ":read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, 0, true, func(c *httpapi.Config) { c.Console, c.Auth = page, auth.NewSource(kr) })
+	expect(t, b.do(t, "GET", "/", ""), 200, `^\{"console":"/"\}$`)
+	expect(t, b.do(t, "GET", "/?actor=alice", ""), 200, `"console":"/"`)
+	expect(t, b.do(t, "GET", console.AssetPrefix+"js/app.js", ""), 200, `"console":"/console/js/app.js"`)
+	expect(t, b.do(t, "GET", "/nope", ""), 401, `API key`)
+	expect(t, b.send(t, "GET", "/nope", "", "Authorization", "Bearer "+reader), 404, `^\{"error":"not found: /nope"\}`)
+	expect(t, b.do(t, "POST", "/", ""), 401, `API key`)
+	r := b.send(t, "POST", "/", "", "Authorization", "Bearer "+reader)
+	expect(t, r, 405, `"error":"method POST is not allowed on /"`)
+	if allow := r.header.Get("Allow"); allow != "GET, HEAD" {
+		t.Errorf("Allow = %q", allow)
+	}
+	expect(t, b.do(t, "GET", "/events", ""), 401, `API key`)
+
+	// Without a console, / is an unknown path; a consumer serves none.
+	expect(t, setup(t, 0, true).do(t, "GET", "/", ""), 404, `not found: /`)
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Transport: "rabbitmq", Store: memory.New(), HealthOnly: true, Console: page}))
+	defer srv.Close()
+	expect(t, (&bundle{srv: srv}).do(t, "GET", "/", ""), 404, `not found`)
 }
 
 func TestHealthOnly(t *testing.T) {

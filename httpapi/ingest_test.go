@@ -199,3 +199,29 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestWhoAmI(t *testing.T) {
+	t.Parallel()
+	open := setup(t, 0, true)
+	expect(t, open.do(t, "GET", "/whoami", ""), 200, `^\{"scopes":\["ingest","read","admin"\]\}`)
+
+	const ingest, reader, both, admin = "ingest-0123456789abcdef", "reader-0123456789abcdef", "both-0123456789abcdef", "admin-0123456789abcdef"
+	kr, err := auth.Parse(ingest + ":ingest," + reader + ":read," + both + ":ingest+read," + admin + ":admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setup(t, 0, true, func(c *httpapi.Config) { c.Auth = auth.NewSource(kr) })
+	for key, want := range map[string]string{
+		ingest: `"scopes":\["ingest"\]`,
+		reader: `"scopes":\["read"\]`,
+		both:   `"scopes":\["ingest","read"\]`,
+		admin:  `"scopes":\["ingest","read","admin"\]`,
+	} {
+		r := b.send(t, "GET", "/whoami", "", "Authorization", "Bearer "+key)
+		expect(t, r, 200, `^\{"key":"sha256:[0-9a-f]{8}",`+want+`\}`)
+		if strings.Contains(r.body, key) {
+			t.Fatal("/whoami shows the key")
+		}
+	}
+	expect(t, b.do(t, "GET", "/whoami", ""), 401, `missing or unknown API key`)
+}

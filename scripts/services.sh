@@ -63,9 +63,11 @@ rabbit_up() {
 }
 
 # tools_up installs the programs tests drive besides the services:
-# promtool (Debian's prometheus package) to lint /metrics.
+# promtool (Debian's prometheus package) to lint /metrics, and a headless
+# Chromium for the console's browser tests.
 tools_up() {
   if ! command -v promtool >/dev/null; then apt_install prometheus; fi
+  if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then apt_install chromium; fi
 }
 
 case "${1:-up}" in

@@ -14,11 +14,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
 	"github.com/chronicle-audit/chronicle/config"
+	"github.com/chronicle-audit/chronicle/console"
 	"github.com/chronicle-audit/chronicle/consumer"
 	"github.com/chronicle-audit/chronicle/httpapi"
 	"github.com/chronicle-audit/chronicle/ingest"
@@ -133,6 +135,7 @@ func (s *Service) serve() error {
 		MaxInflight:      c.MaxInflight,
 		MaxBufferedBytes: c.MaxBufferedBytes,
 		BodyTimeout:      c.BodyTimeout,
+		Version:          buildVersion(),
 		Logger:           s.logger,
 	}
 	if c.RunsConsumers() {
@@ -140,6 +143,7 @@ func (s *Service) serve() error {
 	}
 	if c.ServesAPI() {
 		apiCfg.Publisher, apiCfg.Queues, apiCfg.DeadLetters = s.gateway, s.gateway, s.gateway
+		apiCfg.Console = console.Handler()
 		s.expireIdempotencyKeys()
 	}
 	var err error
@@ -179,6 +183,32 @@ func (s *Service) verifierKey() string {
 		return s.logKey.Verifier
 	}
 	return s.logKeyVerifier
+}
+
+// buildVersion names the build for /health: the module's version, else
+// the commit it was built from (with "+dirty" for uncommitted changes),
+// else "devel".
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			rev = s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "+dirty"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	return rev + dirty
 }
 
 // Addr is the address HTTP listens on, or "" when it does not.
