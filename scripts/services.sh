@@ -63,9 +63,11 @@ rabbit_up() {
 }
 
 # tools_up installs the programs tests drive besides the services:
-# promtool (Debian's prometheus package) to lint /metrics.
+# promtool (Debian's prometheus package) to lint /metrics, and
+# amqp-publish (amqp-tools), an AMQP producer that is not Chronicle's code.
 tools_up() {
   if ! command -v promtool >/dev/null; then apt_install prometheus; fi
+  if ! command -v amqp-publish >/dev/null; then apt_install amqp-tools; fi
 }
 
 case "${1:-up}" in
