@@ -235,3 +235,32 @@ func FuzzCheckForeign(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCheckMessage: a message Chronicle published pays CheckBody and
+// a look at its history for the published hop, nothing of the foreign
+// path; a foreign message pays the HTTP pipeline.
+func BenchmarkCheckMessage(b *testing.B) {
+	e, _ := Decode([]byte(`{"actor":"alice@example.com","action":"login","resource_type":"security","resource_id":"session-123","metadata":{"ip":"10.0.0.1"}}`))
+	_ = DefaultPipeline(Stamper{}, TimeBounds{}).Process(e)
+	body, _ := e.MarshalJSON()
+	history := chronicle.History(nil).AppendHops(
+		chronicle.Hop{Hop: chronicle.HopAccepted, At: e.Timestamp, Process: "vm:27131", RequestID: e.CorrelationID},
+		chronicle.Hop{Hop: chronicle.HopPublished, At: e.Timestamp, Transport: "rabbitmq", Exchange: "audit_events",
+			RoutingKey: e.EventType, Queues: []string{"chronicle.all", "chronicle.security"}})
+	for _, bm := range []struct {
+		name string
+		msg  chronicle.Message
+	}{
+		{"published", chronicle.Message{ID: e.ID, Type: e.EventType, Body: body, History: history}},
+		{"foreign", chronicle.Message{ID: e.ID, Type: e.EventType, Body: []byte(`{"actor":"alice@example.com","action":"login","resource_type":"security","resource_id":"session-123","metadata":{"ip":"10.0.0.1"}}`)}},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bm.msg.Body)))
+			for b.Loop() {
+				if _, r := Check(&bm.msg); r != "" {
+					b.Fatal(r)
+				}
+			}
+		})
+	}
+}
