@@ -59,7 +59,22 @@ type Hop struct {
 	// Store it was stored in and how many events its batch held.
 	Store string `json:"store,omitempty"`
 	Batch int    `json:"batch,omitempty"`
+	// Clock says, on the accepted hop of a message that a producer
+	// published straight to the broker, whose clock set the event's
+	// timestamp: ClockAMQP or ClockConsumer. Unset on events that came
+	// through the HTTP API.
+	Clock string `json:"clock,omitempty"`
 }
+
+// Values of Hop.Clock.
+const (
+	// ClockAMQP: the message's AMQP timestamp property, the producer's
+	// clock.
+	ClockAMQP = "amqp"
+	// ClockConsumer: the message had no timestamp; the consumer that
+	// accepted it (the hop's process) stamped it with its own clock.
+	ClockConsumer = "consumer"
+)
 
 // hopJSON is Hop as the API writes it: hop and at first.
 type hopJSON struct {
@@ -79,6 +94,7 @@ type hopJSON struct {
 	By         string   `json:"by,omitempty"`
 	Store      string   `json:"store,omitempty"`
 	Batch      int      `json:"batch,omitempty"`
+	Clock      string   `json:"clock,omitempty"`
 }
 
 // MarshalJSON writes At with TimestampLayout and leaves out the details
@@ -87,7 +103,7 @@ func (h Hop) MarshalJSON() ([]byte, error) {
 	return json.Marshal(hopJSON{Hop: h.Hop, At: h.At.UTC().Format(TimestampLayout), Process: h.Process,
 		RequestID: h.RequestID, APIKey: h.APIKey, Transport: h.Transport, Exchange: h.Exchange, RoutingKey: h.RoutingKey,
 		Queues: h.Queues, Queue: h.Queue, Worker: h.Worker, Delivery: h.Delivery, Reason: h.Reason, By: h.By,
-		Store: h.Store, Batch: h.Batch})
+		Store: h.Store, Batch: h.Batch, Clock: h.Clock})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -117,7 +133,7 @@ func (h *Hop) UnmarshalJSON(data []byte) error {
 //	  r replayed, s stored
 //	T, t time; pr process; rq request id; ak API key label; tr transport;
 //	x exchange; rk routing key; qs queues; q queue; w worker; n delivery;
-//	why reason; by who replayed; st store; b batch
+//	why reason; by who replayed; st store; b batch; ck clock
 type History []byte
 
 // HeaderHistory is the message header that carries a History where
@@ -160,6 +176,14 @@ func (h History) AppendHops(hops ...Hop) History {
 	}
 	return append(out, ']')
 }
+
+// publishedMark is how a published hop starts in History's form. A JSON
+// string escapes its quotes, so no detail's text can hold it.
+var publishedMark = []byte(`{"h":"p"`)
+
+// Published reports whether h holds a published hop, which only
+// Chronicle's transports add, without decoding it.
+func (h History) Published() bool { return bytes.Contains(h, publishedMark) }
 
 // base is the absolute time the last path of h started at.
 func (h History) base() (int64, bool) {
@@ -208,6 +232,7 @@ func (h Hop) appendCompact(b []byte, key string, at int64) []byte {
 	if h.Batch != 0 {
 		b = strconv.AppendInt(append(b, `,"b":`...), int64(h.Batch), 10)
 	}
+	b = appendField(b, "ck", h.Clock)
 	return append(b, '}')
 }
 
@@ -251,6 +276,7 @@ type compactHop struct {
 	By  string   `json:"by"`
 	St  string   `json:"st"`
 	B   int      `json:"b"`
+	Ck  string   `json:"ck"`
 }
 
 // Concat returns h followed by the hops of more (another path).
@@ -293,7 +319,7 @@ func (h History) Hops() ([]Hop, error) {
 		}
 		hop := Hop{Hop: hopKinds[c.H], At: time.UnixMicro(at).UTC(), Process: c.Pr, RequestID: c.Rq, APIKey: c.Ak,
 			Transport: c.Tr, Exchange: c.X, RoutingKey: c.Rk, Queues: c.Qs, Queue: c.Q, Worker: c.W, Delivery: c.N,
-			Reason: c.Why, By: c.By, Store: c.St, Batch: c.B}
+			Reason: c.Why, By: c.By, Store: c.St, Batch: c.B, Clock: c.Ck}
 		switch hop.Hop {
 		case HopConsumed:
 			consumed = hop

@@ -20,6 +20,7 @@ func TestHistoryRoundTrip(t *testing.T) {
 		{Hop: chronicle.HopDeadLettered, At: at.Add(3 * time.Millisecond), Queue: "q1", Reason: "parse error: invalid character '\"' <&> \x01 é \u2028"},
 		{Hop: chronicle.HopReplayed, At: at.Add(time.Hour), By: "ops", Queue: "q1"},
 		{Hop: chronicle.HopStored, At: at.Add(time.Hour + time.Second), Process: "h:2", Store: "sqlite", Batch: 17, Queue: "q1"},
+		{Hop: chronicle.HopAccepted, At: at.Add(2 * time.Hour), Process: "h:3", Queue: "q2", Clock: chronicle.ClockConsumer},
 	}
 	var h chronicle.History
 	for _, hop := range hops {
@@ -45,6 +46,23 @@ func TestHistoryRoundTrip(t *testing.T) {
 		}
 	}
 	t.Logf("%d hops in %d bytes: %s", len(hops), len(h), h)
+}
+
+// Only Chronicle's transports add a published hop; a detail that spells
+// one out is text, not a hop.
+func TestHistoryPublished(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	foreign := chronicle.History(nil).AppendHops(
+		chronicle.Hop{Hop: chronicle.HopConsumed, At: at, Queue: "q"},
+		chronicle.Hop{Hop: chronicle.HopDeadLettered, At: at, Queue: "q", Reason: `invalid field: {"h":"p"}`},
+		chronicle.Hop{Hop: chronicle.HopReplayed, At: at, Queue: "q"})
+	published := chronicle.History(nil).AppendHops(
+		chronicle.Hop{Hop: chronicle.HopAccepted, At: at},
+		chronicle.Hop{Hop: chronicle.HopPublished, At: at, Transport: "rabbitmq"})
+	if chronicle.History(nil).Published() || foreign.Published() || !published.Published() || !foreign.Concat(published).Published() {
+		t.Fatalf("Published: nil %t, foreign %t (%s), published %t", chronicle.History(nil).Published(), foreign.Published(), foreign, published.Published())
+	}
 }
 
 // Append and Concat build one JSON array; Hops reads it back in time

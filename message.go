@@ -10,12 +10,22 @@ import (
 
 // Message is what travels on a channel: an event encoded as JSON, with the
 // envelope a transport needs. Its ID is the event's ID and its Type the
-// event_type, which is also the routing key.
+// event_type, which is also the routing key it was published with.
+//
+// Most messages are Chronicle's: its Publisher sent them, and their body
+// is an event the ingestion pipeline built. A foreign message (see
+// Foreign) was published straight to the exchange by an application that
+// speaks AMQP: its body is an event as a client POSTs it to /events, and
+// its envelope carries the rest (ID, Timestamp, Type).
 type Message struct {
 	ID      string
 	Type    string
 	Body    []byte
 	Headers map[string]string
+	// Timestamp is when the producer says it published the message (the
+	// AMQP timestamp property, whole seconds); zero when it did not say.
+	// A foreign message's is its event's timestamp (received_at).
+	Timestamp time.Time
 	// Event is the decoded form when the publisher had it, so an in-process
 	// consumer need not decode Body again. Consumers decode Body when nil.
 	// It may be shared by the copies of the message on several queues:
@@ -28,6 +38,28 @@ type Message struct {
 	// History is the Message History the message carries (on RabbitMQ,
 	// in the header HeaderHistory; in process, in the journal).
 	History History
+}
+
+// Foreign reports whether m is a foreign message rather than one that
+// Chronicle published. This is the one place that rule is written: a
+// message is Chronicle's when it carries the event Chronicle's publisher
+// built, or a Message History with the published hop that only
+// Chronicle's transports add (the history travels with the message
+// through dead-letter queues, replays, restarts and the journal). A
+// foreign producer's message has neither, however often it is
+// dead-lettered and replayed: consumers run it through the ingestion
+// pipeline.
+func (m *Message) Foreign() bool { return m.Event == nil && !m.History.Published() }
+
+// ProducerID is the id m's producer gave it: its ID, unless Kill made that
+// up because the producer gave none. A foreign message's ProducerID is
+// its event's id; one made up for a dead letter never is, or each route's
+// dead letter would be stored as an event of its own.
+func (m *Message) ProducerID() string {
+	if m.Headers[HeaderMadeUpID] != "" {
+		return ""
+	}
+	return m.ID
 }
 
 // Header names that Chronicle sets on messages.
@@ -43,6 +75,9 @@ const (
 	// HeaderFirstDeath is when it died first (RFC 3339).
 	HeaderDeathCount = "x-chronicle-death-count"
 	HeaderFirstDeath = "x-chronicle-first-death"
+	// HeaderMadeUpID marks a dead letter whose ID Kill made up, its
+	// producer having given none.
+	HeaderMadeUpID = "x-chronicle-made-up-id"
 )
 
 // Death is one death of a message: why it could not be processed and
@@ -65,10 +100,11 @@ type Death struct {
 // Kill returns m as it sits on a dead-letter queue: the death recorded in
 // its headers (the reason and origin of this death, the count raised, the
 // first death's time kept, a dead_lettered hop in its history) and an ID,
-// made up when the producer gave none, so that every dead letter can be
-// named in a replay or a purge. m itself is not changed.
+// made up (and marked so with HeaderMadeUpID) when the producer gave none,
+// so that every dead letter can be named in a replay or a purge. m itself
+// is not changed.
 func Kill(m Message, d Death) Message {
-	h := make(map[string]string, len(m.Headers)+6)
+	h := make(map[string]string, len(m.Headers)+7)
 	maps.Copy(h, m.Headers)
 	h[HeaderReason] = d.Reason
 	for k, v := range map[string]string{HeaderOriginQueue: d.Queue, HeaderOriginExchange: d.Exchange, HeaderOriginRoutingKey: d.RoutingKey} {
@@ -90,6 +126,7 @@ func Kill(m Message, d Death) Message {
 	m.Event = nil
 	if m.ID == "" {
 		m.ID = NewMessageID()
+		h[HeaderMadeUpID] = "true"
 	}
 	return m
 }

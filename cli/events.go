@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -269,6 +270,7 @@ func describeHop(h chronicle.Hop) string {
 			parts = append(parts, fmt.Sprintf(format, v))
 		}
 	}
+	add("%s", "straight from AMQP", h.Clock != "")
 	add("by %s", h.Process, h.Process != "" && h.Hop != chronicle.HopConsumed)
 	add("request %s", h.RequestID, h.RequestID != "")
 	add("API key %s", h.APIKey, h.APIKey != "")
@@ -283,6 +285,8 @@ func describeHop(h chronicle.Hop) string {
 	add("replayed by %s", h.By, h.By != "")
 	add("in %s", h.Store, h.Store != "")
 	add("batch of %d", h.Batch, h.Batch > 0)
+	clock := map[string]string{chronicle.ClockAMQP: "its AMQP timestamp", chronicle.ClockConsumer: "this consumer's clock"}[h.Clock]
+	add("time from %s", cmp.Or(clock, h.Clock), h.Clock != "")
 	return strings.Join(parts, ", ")
 }
 

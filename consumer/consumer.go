@@ -38,7 +38,8 @@ type Item struct {
 	Message *chronicle.Message
 	// Event is the event to store, or nil when the message is to be
 	// dead-lettered for Reason. Its History is this route's path: the
-	// message's history, this consumer's consumed hop and the stored hop.
+	// message's history, this consumer's consumed hop and the stored hop
+	// (after an accepted hop, for a foreign message).
 	Event  *chronicle.Event
 	Reason string
 	// History is, for a message to dead-letter, its history with this
@@ -166,14 +167,30 @@ func (p *Processor) Process(ctx context.Context, worker string, msgs []*chronicl
 			*e = *v.Event
 			// The stored hop's process and queue are the consumed hop's:
 			// History keeps them once.
-			e.History = m.History.AppendHops(consumed, chronicle.Hop{Hop: chronicle.HopStored, At: now,
-				Store: p.cfg.Store, Batch: len(copies)})
+			stored := chronicle.Hop{Hop: chronicle.HopStored, At: now, Store: p.cfg.Store, Batch: len(copies)}
+			if m.Foreign() {
+				e.History = m.History.AppendHops(accepted(e, m, p.cfg.Process), consumed, stored)
+			} else {
+				e.History = m.History.AppendHops(consumed, stored)
+			}
 			e.Queue = p.cfg.Queue
 			it.Event = e
 		}
 		items[i] = it
 	}
 	return p.settle(ctx, s, items)
+}
+
+// accepted is the hop of a foreign message's event e, which no producer
+// process accepted: this consumer did, straight from the broker, and the
+// hop says whose clock set e's timestamp (a message without a timestamp
+// of its own takes the consumer's; see chronicle.Message.Timestamp).
+func accepted(e *chronicle.Event, m *chronicle.Message, process string) chronicle.Hop {
+	clock := chronicle.ClockAMQP
+	if m.Timestamp.IsZero() {
+		clock = chronicle.ClockConsumer
+	}
+	return chronicle.Hop{Hop: chronicle.HopAccepted, At: e.Timestamp, Process: process, Clock: clock}
 }
 
 // settle settles items, retrying while it fails, and isolates an event

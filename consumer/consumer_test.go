@@ -3,12 +3,14 @@ package consumer_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chronicle-audit/chronicle"
 	"github.com/chronicle-audit/chronicle/consumer"
+	"github.com/chronicle-audit/chronicle/ingest"
 	"github.com/chronicle-audit/chronicle/internal/testlog"
 )
 
@@ -168,5 +170,60 @@ func TestHealth(t *testing.T) {
 	}
 	if err := h.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping after a success: %v", err)
+	}
+}
+
+// A foreign message's event was accepted by the consumer, not by a
+// producer process: its path starts with an accepted hop that names the
+// consumer and whose clock set the event's timestamp. Chronicle's own
+// messages get no such hop.
+func TestForeignMessageAcceptedHop(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 12, 0, 5, 0, time.UTC)
+	published := now.Add(-5 * time.Second)
+	body := []byte(`{"actor":"alice@example.com","action":"login","resource_type":"auth","resource_id":"s-1"}`)
+	ours := chronicle.History(nil).Append(chronicle.Hop{Hop: chronicle.HopPublished, At: published, Transport: "rabbitmq"})
+	msgs := []*chronicle.Message{
+		{ID: "0190c6d2-8a41-7c3e-9f1a-2b6d5e4f3a21", Type: "security.login", Body: body, Timestamp: published},
+		{ID: "0190c6d2-8a41-7c3e-9f1a-2b6d5e4f3a22", Type: "security.login", Body: body},
+		{ID: "0190c6d2-8a41-7c3e-9f1a-2b6d5e4f3a23", History: ours, Event: &chronicle.Event{ID: "0190c6d2-8a41-7c3e-9f1a-2b6d5e4f3a23", Timestamp: published}},
+	}
+	clock := func() time.Time { return now }
+	p, err := consumer.New(consumer.Config{Queue: "chronicle.all", Process: "consumer:9", Store: "sqlite", Now: clock,
+		Check: ingest.Checker{Now: clock}.Check, Logger: testlog.Warn(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &settler{}
+	if err := p.Process(t.Context(), "0", msgs, s); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		at    time.Time
+		clock string
+	}{{published, chronicle.ClockAMQP}, {now, chronicle.ClockConsumer}, {}} {
+		it := s.calls[0][i]
+		if it.Event == nil {
+			t.Fatalf("message %d dead-lettered: %s", i, it.Reason)
+		}
+		hops, err := it.Event.History.Hops()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kinds []string
+		for _, h := range hops {
+			kinds = append(kinds, h.Hop)
+		}
+		if want.clock == "" {
+			if !slices.Equal(kinds, []string{"published", "consumed", "stored"}) {
+				t.Fatalf("Chronicle's message: hops %v", kinds)
+			}
+			continue
+		}
+		a := hops[0]
+		if !slices.Equal(kinds, []string{"accepted", "consumed", "stored"}) || a.Process != "consumer:9" || a.Clock != want.clock ||
+			!a.At.Equal(want.at) || !it.Event.Timestamp.Equal(want.at) {
+			t.Fatalf("message %d: hops %v, accepted %+v, timestamp %v", i, kinds, a, it.Event.Timestamp)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -158,8 +159,17 @@ func TestConsoleEvents(t *testing.T) {
 		if len(hops) < 4 || hops[0] != "accepted" || hops[1] != "published" || !slices.Contains(hops, "stored") {
 			t.Errorf("history timeline %v", hops)
 		}
-		if value[bool](tb, `document.querySelector('#proof') !== null`) {
-			t.Error("a verifiable-log section for an event without seq")
+		// Its place in the verifiable log, checked in the browser once a
+		// signed checkpoint holds it.
+		tb.wait("the verifiable-log section", `document.querySelector('#proof dd, #proof td') !== null`)
+		waitProvable(t, p.url, tailed)
+		tb.do(chromedp.Click(chromedp.ID("check-proof")))
+		tb.wait("the proof's verdict", `document.querySelector('#proof-verdict') !== null`)
+		if v := value[string](tb, `document.querySelector('#proof-verdict').textContent`); !strings.HasPrefix(v, "Verified") {
+			t.Errorf("proof verdict %q", v)
+		}
+		if v := value[string](tb, `document.querySelector('#proof').textContent`); !strings.Contains(v, "recomputed from the event") || !strings.Contains(v, "valid, by chronicle.local/audit-log+") {
+			t.Errorf("proof section %q: want the leaf recomputed and the signature checked", v)
 		}
 		tb.screenshot("console-detail")
 	})
@@ -438,4 +448,23 @@ func ids(events []event) []string {
 		out[i] = e.ID
 	}
 	return out
+}
+
+// waitProvable waits until a signed checkpoint holds the event id.
+func waitProvable(t *testing.T, url, id string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res, err := http.Get(url + "/events/" + id + "/proof")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event %s is not provable after 15s: %v %v", id, res, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/chronicle-audit/chronicle/internal/rabbitmqtest"
 )
 
 // The README cannot drift from the code: every subcommand, make target and
@@ -129,6 +133,56 @@ func TestREADMEQuickStart(t *testing.T) {
 	for _, want := range []string{`"status":"accepted"`, `"actor":"alice@example.com"`, `"status":"healthy"`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("quick start output lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// The shell examples of "Sending events" (curl, the management API,
+// amqp-publish and chronicle dlq peek), against the real binary on
+// RabbitMQ, in a vhost of the test's own.
+func TestREADMESendingEvents(t *testing.T) {
+	t.Parallel()
+	tool(t, "amqp-publish", "amqp-tools")
+	text := readme(t)
+	start := strings.Index(text, "\n## Sending events\n")
+	if start < 0 {
+		t.Fatal(`no "Sending events" section`)
+	}
+	section := text[start+1:]
+	section = section[:strings.Index(section, "\n## ")]
+	blocks := regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(section, -1)
+	if len(blocks) != 3 {
+		t.Fatalf("%d shell blocks in Sending events, want 3 (curl, management API, amqp-publish)", len(blocks))
+	}
+	c := newCluster(t)
+	p := serve(t, c.with())
+	api, err := url.Parse(rabbitmqtest.API())
+	if err != nil {
+		t.Fatal(err)
+	}
+	replacer := strings.NewReplacer(
+		"localhost:8080", strings.TrimPrefix(p.url, "http://"),
+		"localhost:15672", api.Host,
+		"/api/exchanges/%2F/", "/api/exchanges/"+url.PathEscape(c.vhost)+"/",
+		"amqp://guest:guest@localhost:5672", c.url,
+		"curl ", "curl -fsS ",
+	)
+	for i, want := range [][]string{
+		{`"status":"accepted"`},
+		{`{"routed":true}`, `"event_type":"security.login"`, `"actor":"alice@example.com"`},
+		{"reason:  missing message_id: AMQP message_id is required: it is the event's id"},
+	} {
+		script := replacer.Replace(blocks[i][1])
+		cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(binary)+":"+os.Getenv("PATH"), "CHRONICLE_URL="+p.url)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("block %d failed: %v\n%s\nscript:\n%s", i+1, err, out, script)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("block %d: output lacks %s:\n%s\nscript:\n%s", i+1, w, out, script)
+			}
 		}
 	}
 }

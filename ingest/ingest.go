@@ -1,8 +1,10 @@
 // Package ingest turns what a client sends into an audit event, as a
 // Pipes and Filters chain: the body is decoded (Decode), then each Filter
 // of a Pipeline normalises or validates the event in turn. The pipeline is
-// data, so a deployment can add its own filter. Consumers use Check to
-// decide whether a message taken off a channel is a storable event.
+// data, so a deployment can add its own filter. Consumers use a Checker
+// to decide whether a message taken off a channel is a storable event; it
+// runs the messages that applications publish straight to the exchange
+// through the same pipeline as POST /events.
 package ingest
 
 import (
@@ -58,35 +60,52 @@ type message struct {
 // chronicle.ErrInvalid and name the field: a missing required key, a
 // value of the wrong JSON type, or JSON that does not parse.
 func Decode(data []byte) (*chronicle.Event, error) {
-	var in input
-	if err := unmarshal(data, &in); err != nil {
-		return nil, err
-	}
-	if err := nullMetadata(data, in.Metadata); err != nil {
-		return nil, err
-	}
-	e, err := in.event()
-	if err != nil {
-		return nil, err
-	}
-	if err := checkControl(e); err != nil {
-		return nil, err
-	}
-	return e, nil
+	e, _, err := decode(data)
+	return e, err
 }
 
-func (in *input) event() (*chronicle.Event, error) {
+// Kinds of problem a body can have: the words a dead letter's reason
+// starts with, which its metrics label keeps.
+const (
+	problemText     = "invalid text"
+	problemParse    = "parse error"
+	problemMissing  = "missing field"
+	problemInvalid  = "invalid field"
+	problemTooLarge = "too large"
+)
+
+// decode is Decode, also saying which kind of problem it found.
+func decode(data []byte) (*chronicle.Event, string, error) {
+	var in input
+	if kind, err := unmarshal(data, &in); err != nil {
+		return nil, kind, err
+	}
+	if err := nullMetadata(data, in.Metadata); err != nil {
+		return nil, problemInvalid, err
+	}
+	e, kind, err := in.event()
+	if err != nil {
+		return nil, kind, err
+	}
+	if err := checkControl(e); err != nil {
+		return nil, problemInvalid, err
+	}
+	return e, "", nil
+}
+
+// event builds the event in holds, or says which kind of problem stops it.
+func (in *input) event() (*chronicle.Event, string, error) {
 	for _, f := range []struct {
 		name string
 		v    *string
 	}{{"actor", in.Actor}, {"action", in.Action}, {"resource_type", in.ResourceType}, {"resource_id", in.ResourceID}} {
 		if f.v == nil {
-			return nil, chronicle.Errorf(chronicle.ErrInvalid, "missing required field %q", f.name)
+			return nil, problemMissing, chronicle.Errorf(chronicle.ErrInvalid, "missing required field %q", f.name)
 		}
 	}
 	occurred, err := occurredAt(in.OccurredAt)
 	if err != nil {
-		return nil, err
+		return nil, problemInvalid, err
 	}
 	return &chronicle.Event{
 		OccurredAt:    occurred,
@@ -98,7 +117,7 @@ func (in *input) event() (*chronicle.Event, error) {
 		CorrelationID: deref(in.CorrelationID),
 		EntityKey:     deref(in.EntityKey),
 		Metadata:      in.Metadata,
-	}, nil
+	}, "", nil
 }
 
 // occurredAt reads occurred_at: an RFC 3339 time with any offset, kept in
@@ -135,39 +154,43 @@ func nullMetadata(data []byte, md map[string]string) error {
 	return nil
 }
 
-func unmarshal(data []byte, v any) error {
+// unmarshal decodes data into v, naming the field at fault; on failure it
+// also says which kind of problem it is: text that is not UTF-8, or JSON
+// that does not parse into v.
+func unmarshal(data []byte, v any) (string, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
-		return chronicle.Errorf(chronicle.ErrInvalid, "request body is empty: expected a JSON object")
+		return problemParse, chronicle.Errorf(chronicle.ErrInvalid, "request body is empty: expected a JSON object")
 	}
 	if err := CheckUTF8(data); err != nil {
-		return err
+		return problemText, err
 	}
 	if data[0] != '{' {
 		if json.Valid(data) {
-			return chronicle.Errorf(chronicle.ErrInvalid, "request body must be a JSON object")
+			return problemParse, chronicle.Errorf(chronicle.ErrInvalid, "request body must be a JSON object")
 		}
 	}
 	err := json.Unmarshal(data, v)
 	if err == nil {
-		return nil
+		return "", nil
 	}
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr) && strings.HasPrefix(typeErr.Field, "metadata."):
-		return chronicle.Errorf(chronicle.ErrInvalid, "field %q must be a string: metadata values are strings", typeErr.Field)
+		err = chronicle.Errorf(chronicle.ErrInvalid, "field %q must be a string: metadata values are strings", typeErr.Field)
 	case errors.As(err, &typeErr) && typeErr.Field == "metadata":
-		return metadataError(data)
+		err = metadataError(data)
 	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return chronicle.Errorf(chronicle.ErrInvalid, "field %q must be a string, not %s", typeErr.Field, typeErr.Value)
+		err = chronicle.Errorf(chronicle.ErrInvalid, "field %q must be a string, not %s", typeErr.Field, typeErr.Value)
 	case errors.As(err, &typeErr):
-		return chronicle.Errorf(chronicle.ErrInvalid, "request body must be a JSON object")
+		err = chronicle.Errorf(chronicle.ErrInvalid, "request body must be a JSON object")
 	case errors.As(err, &syntaxErr):
-		return chronicle.Errorf(chronicle.ErrInvalid, "invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+		err = chronicle.Errorf(chronicle.ErrInvalid, "invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
 	default:
-		return chronicle.Errorf(chronicle.ErrInvalid, "invalid JSON: %v", err)
+		err = chronicle.Errorf(chronicle.ErrInvalid, "invalid JSON: %v", err)
 	}
+	return problemParse, err
 }
 
 // metadataError names the metadata value that is not a string. It runs
@@ -236,18 +259,24 @@ type Stamper struct {
 }
 
 // Stamp assigns e a UUIDv7 ID and the current time, truncated to the
-// microsecond that is stored and shown.
+// microsecond that is stored and shown. An ID or a time e already has is
+// kept: Decode never sets them, but the envelope of a foreign AMQP
+// message gives the ID, and may give the time (see Checker).
 func (s Stamper) Stamp(e *chronicle.Event) error {
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
+	if e.Timestamp.IsZero() {
+		now := time.Now
+		if s.Now != nil {
+			now = s.Now
+		}
+		e.Timestamp = now().UTC().Truncate(time.Microsecond)
 	}
-	t := now().UTC().Truncate(time.Microsecond)
-	id, err := uuid.NewV7()
-	if err != nil {
-		return fmt.Errorf("new event id: %w", err)
+	if e.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("new event id: %w", err)
+		}
+		e.ID = id.String()
 	}
-	e.ID, e.Timestamp = id.String(), t
 	return nil
 }
 
@@ -447,82 +476,4 @@ func keyWord(s string) string {
 
 func invalid(field, reason string) error {
 	return &chronicle.ValidationError{Field: field, Reason: reason}
-}
-
-// Check is the consumers' chronicle.Check: it decides whether a message
-// taken off a channel is a storable event. A message this process
-// published carries the event its pipeline built, which is taken as it is.
-// Any other body must parse as JSON, carry the id and timestamp the server
-// assigned, and pass the validation filters. The returned reason (empty
-// when the event is fine) is what a dead letter carries in
-// x-chronicle-reason: "parse error: …", "missing field: actor",
-// "invalid field: actor is required", and so on.
-func Check(msg *chronicle.Message) (*chronicle.Event, string) {
-	if msg.Event != nil {
-		return msg.Event, ""
-	}
-	return CheckBody(msg.Body)
-}
-
-// CheckBody is Check of a message body alone.
-func CheckBody(body []byte) (*chronicle.Event, string) {
-	if err := CheckUTF8(body); err != nil {
-		return nil, "invalid text: " + err.Error()
-	}
-	var m message
-	if err := unmarshal(body, &m); err != nil {
-		return nil, "parse error: " + err.Error()
-	}
-	if err := nullMetadata(body, m.Metadata); err != nil {
-		return nil, "invalid field: " + err.Error()
-	}
-	e, err := m.event()
-	if err != nil {
-		if field, ok := strings.CutPrefix(err.Error(), "missing required field "); ok {
-			return nil, "missing field: " + field
-		}
-		return nil, "invalid field: " + err.Error()
-	}
-	switch {
-	case m.ID == nil || *m.ID == "":
-		return nil, `missing field: "id"`
-	case uuid.Validate(*m.ID) != nil:
-		return nil, `invalid field: "id" is not a UUID`
-	case m.Timestamp == nil:
-		return nil, `missing field: "timestamp"`
-	}
-	ts, err := time.Parse(time.RFC3339Nano, *m.Timestamp)
-	if err != nil {
-		return nil, `invalid field: "timestamp" is not an RFC 3339 time`
-	}
-	e.ID, e.Timestamp = *m.ID, ts.UTC()
-	if reason := Validate(e); reason != "" {
-		return nil, reason
-	}
-	return e, ""
-}
-
-// Validate runs the checks of the pipeline that do not change an event,
-// for events that come from a channel rather than a client. It returns the
-// dead-letter reason, or "" when e is storable.
-func Validate(e *chronicle.Event) string {
-	if err := checkControl(e); err != nil {
-		return "invalid field: " + chronicle.Public(err)
-	}
-	for _, f := range []Filter{Require, CheckLimits} {
-		if err := f(e); err != nil {
-			var ve *chronicle.ValidationError
-			if errors.As(err, &ve) {
-				return "invalid field: " + ve.Reason
-			}
-			return "invalid field: " + err.Error()
-		}
-	}
-	if !ValidEventType(e.EventType) {
-		return "invalid field: event_type must be lower-case words of a-z, 0-9, _ and - separated by single dots"
-	}
-	if strings.TrimSpace(e.Actor) != e.Actor || strings.ToLower(e.Actor) != e.Actor {
-		return "invalid field: actor is not normalised (trimmed, lower-case)"
-	}
-	return ""
 }

@@ -261,6 +261,13 @@ func (w *worker) run(deliveries <-chan amqp.Delivery) {
 func message(d *amqp.Delivery) *chronicle.Message {
 	m := &chronicle.Message{ID: d.MessageId, Type: d.RoutingKey, Body: d.Body, Headers: stringHeaders(d.Headers),
 		Deliveries: deliveries(d)}
+	if d.Exchange == "" {
+		m.Type = publishedKey(d, m.Headers)
+	}
+	if d.Timestamp.Unix() != 0 {
+		// Some clients send 0 for "no timestamp".
+		m.Timestamp = d.Timestamp
+	}
 	switch h := d.Headers[chronicle.HeaderHistory].(type) {
 	case []byte:
 		m.History = chronicle.History(h)
@@ -268,6 +275,25 @@ func message(d *amqp.Delivery) *chronicle.Message {
 		m.History = chronicle.History(h)
 	}
 	return m
+}
+
+// publishedKey is the routing key a delivery that came through the
+// default exchange (its routing key the queue's name) was first published
+// with: a replayed dead letter's, from Chronicle's death record or the
+// broker's; "" for a message published straight to the queue, which has
+// none.
+func publishedKey(d *amqp.Delivery, h map[string]string) string {
+	if k := h[chronicle.HeaderOriginRoutingKey]; k != "" {
+		return k
+	}
+	if deaths, ok := d.Headers["x-death"].([]any); ok && len(deaths) > 0 {
+		if last, ok := deaths[0].(amqp.Table); ok {
+			if keys, ok := last["routing-keys"].([]any); ok && len(keys) > 0 {
+				return str(keys[0])
+			}
+		}
+	}
+	return ""
 }
 
 // deliveries is how many times d has been delivered, this time included:
@@ -384,9 +410,11 @@ func (w *worker) deadLetter(ctx context.Context, batch []amqp.Delivery, dead []*
 			History:    it.History,
 			Process:    w.t.cfg.Process,
 		}
-		if d.Exchange == "" && it.Message.Headers[chronicle.HeaderOriginExchange] != "" {
-			// Replayed through the default exchange: keep where it was
-			// first published.
+		if d.Exchange == "" {
+			// Through the default exchange, its routing key is the
+			// queue's name: keep where a replayed message was first
+			// published, and record no key for one published straight
+			// to the queue.
 			death.RoutingKey = ""
 		}
 		m := chronicle.Kill(*it.Message, death)

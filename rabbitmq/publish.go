@@ -105,6 +105,7 @@ func (t *Transport) PublishMessage(ctx context.Context, m chronicle.Message) err
 		ContentType:  "application/json",
 		MessageId:    m.ID,
 		Type:         m.Type,
+		Timestamp:    m.Timestamp,
 		Body:         m.Body,
 		Headers:      toTable(m.Headers),
 	}

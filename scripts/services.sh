@@ -63,10 +63,12 @@ rabbit_up() {
 }
 
 # tools_up installs the programs tests drive besides the services:
-# promtool (Debian's prometheus package) to lint /metrics, and a headless
-# Chromium for the console's browser tests.
+# promtool (Debian's prometheus package) to lint /metrics, amqp-publish
+# (amqp-tools), an AMQP producer that is not Chronicle's code, and a
+# headless Chromium for the console's browser tests.
 tools_up() {
   if ! command -v promtool >/dev/null; then apt_install prometheus; fi
+  if ! command -v amqp-publish >/dev/null; then apt_install amqp-tools; fi
   if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then apt_install chromium; fi
 }
 

@@ -12,16 +12,18 @@ import (
 )
 
 // openGateway builds the configured transport, its consumers checking
-// messages with the ingestion rules and reporting to the metrics and the
-// health of this process.
+// messages with the ingestion rules (foreign messages going through the
+// HTTP API's pipeline) and reporting to the metrics and the health of
+// this process.
 func (s *Service) openGateway(ctx context.Context) error {
 	c := s.cfg
+	check := ingest.Checker{Pipeline: s.pipeline(), MaxFuture: c.OccurredMaxFuture}.Check
 	switch c.Transport {
 	case config.TransportInproc:
 		t, err := inproc.New(ctx, inproc.Config{
 			Routing:       c.Routing,
 			Journal:       s.store,
-			Check:         ingest.Check,
+			Check:         check,
 			Capacity:      c.QueueCapacity,
 			BatchSize:     c.BatchSize,
 			ConsumerCount: c.ConsumerCount,
@@ -44,7 +46,7 @@ func (s *Service) openGateway(ctx context.Context) error {
 			URL:             c.RabbitMQURL,
 			Routing:         c.Routing,
 			Store:           s.store,
-			Check:           ingest.Check,
+			Check:           check,
 			PublishChannels: c.PublishChannels,
 			ConfirmTimeout:  c.ConfirmTimeout,
 			Prefetch:        c.Prefetch,

@@ -119,12 +119,18 @@ func (s *Service) Open(ctx context.Context) error {
 	return s.serve()
 }
 
+// pipeline is the ingestion pipeline: of POST /events, and of the
+// messages that applications publish straight to the exchange.
+func (s *Service) pipeline() ingest.Pipeline {
+	return ingest.DefaultPipeline(ingest.Stamper{},
+		ingest.TimeBounds{MaxFuture: s.cfg.OccurredMaxFuture, MaxPast: s.cfg.OccurredMaxPast})
+}
+
 // serve builds the HTTP API for the mode and starts listening.
 func (s *Service) serve() error {
 	c := s.cfg
 	apiCfg := httpapi.Config{
-		Pipeline: ingest.DefaultPipeline(ingest.Stamper{},
-			ingest.TimeBounds{MaxFuture: c.OccurredMaxFuture, MaxPast: c.OccurredMaxPast}),
+		Pipeline:         s.pipeline(),
 		Process:          s.process,
 		Transport:        s.gateway.Name(),
 		Store:            s.store,

@@ -7,6 +7,7 @@ package rabbitmqtest
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -190,4 +191,25 @@ func Exchanges(t testing.TB, vhost string) []Exchange {
 	var xs []Exchange
 	Call(t, "GET", "/exchanges/"+url.PathEscape(vhost), nil, &xs)
 	return xs
+}
+
+// Publish publishes payload to exchange in vhost through the management
+// API (POST /api/exchanges/{vhost}/{exchange}/publish): a producer that is
+// not Chronicle's code. properties are AMQP's (message_id, timestamp in
+// seconds, content_type, delivery_mode, headers …). It reports whether
+// the broker routed the message to a queue.
+func Publish(t testing.TB, vhost, exchange, routingKey string, properties map[string]any, payload []byte) bool {
+	t.Helper()
+	if properties == nil {
+		properties = map[string]any{}
+	}
+	var out struct {
+		Routed bool `json:"routed"`
+	}
+	// base64: the payload may be any bytes, text that is not UTF-8 too.
+	Call(t, "POST", "/exchanges/"+url.PathEscape(vhost)+"/"+url.PathEscape(exchange)+"/publish", map[string]any{
+		"routing_key": routingKey, "properties": properties,
+		"payload": base64.StdEncoding.EncodeToString(payload), "payload_encoding": "base64",
+	}, &out)
+	return out.Routed
 }

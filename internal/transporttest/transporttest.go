@@ -34,7 +34,8 @@ type Options struct {
 
 // Gateway is a transport under test: a chronicle.Gateway that can also
 // publish a message as it is, the way a foreign producer publishing
-// straight to the exchange would.
+// straight to the exchange would (its ID, Type and Timestamp the AMQP
+// message_id, routing key and timestamp).
 type Gateway interface {
 	chronicle.Gateway
 	PublishMessage(ctx context.Context, m chronicle.Message) error
@@ -95,6 +96,9 @@ func Run(t *testing.T, h Harness) {
 		{"PurgeByID", testPurge, false},
 		{"DeadLetterWithoutID", testDeadLetterWithoutID, false},
 		{"MessageHistory", testHistory, false},
+		{"ForeignMessageStoredOnce", testForeignStoredOnce, false},
+		{"ForeignMessageWithoutID", testForeignWithoutID, false},
+		{"ForeignMessageReplayed", testForeignReplayed, false},
 	}
 	for _, tt := range tests {
 		if tt.skip {
