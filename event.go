@@ -36,6 +36,9 @@ type Event struct {
 	// Redacted, on a redacted event, says who erased its content; what
 	// remains is its id, times, type and place in the log.
 	Redacted *Redaction `json:"redacted,omitempty"`
+	// LeafHash, on a redacted event read from the log, is the leaf hash
+	// its content had: what a verifier uses in place of the content.
+	LeafHash []byte `json:"leaf_hash,omitempty"`
 	// History is the event's Message History: the hops it took on its way
 	// in. It travels beside the event, not in it: it is not part of the
 	// event's JSON, and it grows after the event is stored (each route's

@@ -35,6 +35,8 @@ func startLiveService(t *testing.T) *liveService {
 		"CHRONICLE_PORT":        "0",
 		"CHRONICLE_LISTEN_HOST": "127.0.0.1",
 		"CHRONICLE_SQLITE_PATH": filepath.Join(t.TempDir(), "chronicle.db"),
+		// The log's signing key, generated at start, stays out of the tree.
+		"CHRONICLE_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "chronicle.key"),
 	}
 	cfg, err := config.FromEnv(mapLookup(vars))
 	if err != nil {

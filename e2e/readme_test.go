@@ -89,7 +89,7 @@ func TestREADMEMakeTargets(t *testing.T) {
 func TestREADMEVariables(t *testing.T) {
 	t.Parallel()
 	var src strings.Builder
-	for _, f := range []string{"../config/config.go", "../cli/client.go"} {
+	for _, f := range []string{"../config/config.go", "../cli/client.go", "../cli/log.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -178,6 +178,9 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	e, err := s.cfg.Store.Event(r.Context(), r.PathValue("id"))
+	if err == nil {
+		err = s.keepLeaf(r.Context(), e)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

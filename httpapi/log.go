@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,12 +154,30 @@ func (s *Server) leaves(w http.ResponseWriter, r *http.Request) {
 	for seq := from; seq < to; seq++ {
 		idx = append(idx, tlog.StoredHashIndex(0, seq))
 	}
+	out := api.Leaves{From: from, To: to}
 	hs, err := s.cfg.Store.LogHashes(r.Context(), idx)
-	if err != nil {
+	switch {
+	case errors.Is(err, chronicle.ErrNotFound):
+		// A record is gone from the store: say which, leaf by leaf (null),
+		// for a verifier to name it.
+		out.LeafHashes = make([][]byte, len(idx))
+		for i, x := range idx {
+			h, err := s.cfg.Store.LogHashes(r.Context(), []int64{x})
+			if err != nil && !errors.Is(err, chronicle.ErrNotFound) {
+				s.fail(w, r, err)
+				return
+			}
+			if err == nil {
+				out.LeafHashes[i] = h[0][:]
+			}
+		}
+	case err != nil:
 		s.fail(w, r, err)
 		return
+	default:
+		out.LeafHashes = rawHashes(hs)
 	}
-	writeJSON(w, http.StatusOK, api.Leaves{From: from, To: to, LeafHashes: rawHashes(hs)})
+	writeJSON(w, http.StatusOK, out)
 }
 
 // provable returns the event id, its seq and leaf hash, and the signed
@@ -280,6 +299,10 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		for _, e := range page {
+			if err := s.keepLeaf(ctx, e); err != nil {
+				logger(r).Warn("export cut off", "err", err)
+				return
+			}
 			if err := enc.Encode(e); err != nil {
 				return
 			}
@@ -348,6 +371,20 @@ func (s *Server) redact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, e)
+}
+
+// keepLeaf gives a redacted event the leaf hash its content had, so it
+// can be verified without it.
+func (s *Server) keepLeaf(ctx context.Context, e *chronicle.Event) error {
+	if e.Redacted == nil || e.Seq == nil {
+		return nil
+	}
+	hs, err := s.cfg.Store.LogHashes(ctx, []int64{tlog.StoredHashIndex(0, *e.Seq)})
+	if err != nil {
+		return err
+	}
+	e.LeafHash = hs[0][:]
+	return nil
 }
 
 func rawHashes(hs []chronicle.Hash) [][]byte {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -26,6 +27,9 @@ func InclusionProof(ctx context.Context, log chronicle.Log, seq, size int64) ([]
 // ConsistencyProof proves that the log's tree of from records is a prefix
 // of its tree of to records.
 func ConsistencyProof(ctx context.Context, log chronicle.Log, from, to int64) ([]chronicle.Hash, error) {
+	if from == 0 || from == to {
+		return []chronicle.Hash{}, nil // the empty tree, and a tree itself, need no proof
+	}
 	p, err := tlog.ProveTree(to, from, LogReader(ctx, log))
 	return hashes(p), err
 }
@@ -39,6 +43,20 @@ func CheckInclusion(proof []chronicle.Hash, size int64, root chronicle.Hash, seq
 // CheckConsistency checks that the tree of size from with root fromRoot
 // is a prefix of the tree of size to with root toRoot.
 func CheckConsistency(proof []chronicle.Hash, from int64, fromRoot chronicle.Hash, to int64, toRoot chronicle.Hash) error {
+	switch {
+	case from > to:
+		return fmt.Errorf("a tree of %d records cannot be a prefix of one of %d", from, to)
+	case from == 0 && len(proof) == 0:
+		if fromRoot != emptyRoot {
+			return errors.New("the root of an empty tree is not the empty tree's")
+		}
+		return nil
+	case from == to && len(proof) == 0:
+		if fromRoot != toRoot {
+			return fmt.Errorf("two trees of %d records with different roots", from)
+		}
+		return nil
+	}
 	return tlog.CheckTree(tlogHashes(proof), to, tlog.Hash(toRoot), from, tlog.Hash(fromRoot))
 }
 
@@ -57,6 +75,9 @@ func tlogHashes(p []chronicle.Hash) []tlog.Hash {
 	}
 	return out
 }
+
+// emptyRoot is the root of a tree of no records: SHA-256 of nothing.
+var emptyRoot = chronicle.Hash(sha256.Sum256(nil))
 
 // ReceiptHeader is the first line of a receipt: the C2SP tlog-proof
 // format.

@@ -33,7 +33,7 @@ go test -race -count=1 -timeout 12m "${pkgs[@]}"
 
 if [ $# -eq 0 ]; then
   echo "== fuzz targets, briefly (regressions only; corpus in testdata/fuzz)"
-  for target in routing:FuzzMatch routing:FuzzParse ingest:FuzzIngest ingest:FuzzCheckForeign ingest:FuzzCheckUTF8 httpapi:FuzzPostEvents httpapi:FuzzQuery; do
+  for target in integrity:FuzzCanonical routing:FuzzMatch routing:FuzzParse ingest:FuzzIngest ingest:FuzzCheckForeign ingest:FuzzCheckUTF8 httpapi:FuzzPostEvents httpapi:FuzzQuery; do
     pkg=${target%%:*} fn=${target##*:}
     go test -run '^$' -fuzz "^${fn}\$" -fuzztime "${FUZZTIME:-5s}" "./$pkg/" >/dev/null
   done
