@@ -105,7 +105,7 @@ func (s *Server) consistency(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if from < 0 || to < 0 || from > to {
-		s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "from and to are required, with from <= to"))
+		s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "from and to are required, and from may not be greater than to"))
 		return
 	}
 	size, err := s.cfg.Store.LogSize(r.Context())
@@ -366,6 +366,9 @@ func (s *Server) redact(w http.ResponseWriter, r *http.Request) {
 	}
 	logger(r).Info("event redacted", "id", id, "by", by, "record", record.ID)
 	e, err := s.cfg.Store.Event(r.Context(), id)
+	if err == nil {
+		err = s.keepLeaf(r.Context(), e)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
