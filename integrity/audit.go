@@ -26,13 +26,13 @@ type Audit struct {
 
 // Problem kinds, as verify names them.
 const (
-	Modified         = "modified"          // the content differs from what was logged
-	Missing          = "missing"           // no event has this seq
-	Inserted         = "inserted"          // an event the log does not hold, or one seq too many
-	Reordered        = "reordered"         // the content logged at another seq is here
+	Modified         = "modified"  // the content differs from what was logged
+	Missing          = "missing"   // no event has this seq
+	Inserted         = "inserted"  // an event the log does not hold, or one seq too many
+	Reordered        = "reordered" // the content logged at another seq is here
 	RedactedNoRecord = "redacted without record"
-	Rewritten        = "rewritten"         // the log's own hashes differ from what was signed
-	Truncated        = "truncated"         // events a signed checkpoint holds are gone
+	Rewritten        = "rewritten" // the log's own hashes differ from what was signed
+	Truncated        = "truncated" // events a signed checkpoint holds are gone
 )
 
 // Problem is one thing verify found wrong, at Seq.
@@ -58,7 +58,7 @@ type Report struct {
 	// Unchecked is how many checkpoints' roots could not be recomputed:
 	// a missing event's logged leaf is gone too.
 	Unchecked int
-	Problems []Problem
+	Problems  []Problem
 }
 
 // OK reports whether nothing was wrong.

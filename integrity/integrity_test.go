@@ -59,11 +59,15 @@ func checkCanonical(t *testing.T, e *chronicle.Event) {
 func TestCanonicalIsJCS(t *testing.T) {
 	seq := int64(7)
 	for name, e := range map[string]*chronicle.Event{
-		"Plain":       event(),
-		"Occurred":    event(func(e *chronicle.Event) { e.OccurredAt = at.Add(-time.Hour); e.Seq = &seq }),
-		"Optional":    event(func(e *chronicle.Event) { e.EventType, e.Metadata, e.CorrelationID, e.EntityKey = "", nil, "c-1", "org:1" }),
-		"Escapes":     event(func(e *chronicle.Event) { e.Actor = "a\"b\\c\u0001\u001f\b\f\n\r\t<>&\u2028é😀" }),
-		"KeyOrder":    event(func(e *chronicle.Event) { e.Metadata = map[string]string{"\ue000": "1", "😀": "2", "z": "3", "Z": "4", "": "5", "é": "6"} }),
+		"Plain":    event(),
+		"Occurred": event(func(e *chronicle.Event) { e.OccurredAt = at.Add(-time.Hour); e.Seq = &seq }),
+		"Optional": event(func(e *chronicle.Event) {
+			e.EventType, e.Metadata, e.CorrelationID, e.EntityKey = "", nil, "c-1", "org:1"
+		}),
+		"Escapes": event(func(e *chronicle.Event) { e.Actor = "a\"b\\c\u0001\u001f\b\f\n\r\t<>&\u2028é😀" }),
+		"KeyOrder": event(func(e *chronicle.Event) {
+			e.Metadata = map[string]string{"\ue000": "1", "😀": "2", "z": "3", "Z": "4", "": "5", "é": "6"}
+		}),
 		"EmptyValues": event(func(e *chronicle.Event) { e.ResourceID = ""; e.Metadata = map[string]string{"k": ""} }),
 	} {
 		t.Run(name, func(t *testing.T) { checkCanonical(t, e) })
