@@ -54,7 +54,7 @@ const (
 	sqlInsertEventsHead = `INSERT INTO audit_events (` + eventColumns + `, seq)`
 	sqlInsertLeavesHead = `INSERT INTO log_leaves (seq, event_id, hashes)`
 	sqlInsertPathsHead  = `INSERT INTO event_paths (event_id, queue, history)`
-	sqlStoredHead       = `SELECT id FROM audit_events WHERE id IN`
+	sqlStored           = `SELECT id FROM audit_events WHERE id IN (SELECT value FROM json_each(?))`
 	onConflictSkip      = ` ON CONFLICT DO NOTHING`
 )
 
@@ -65,8 +65,6 @@ var (
 	insertLeafMany  = valuesSQL(sqlInsertLeavesHead, insertChunk, 3, "")
 	insertPathOne   = valuesSQL(sqlInsertPathsHead, 1, 3, onConflictSkip)
 	insertPathMany  = valuesSQL(sqlInsertPathsHead, insertChunk, 3, onConflictSkip)
-	storedOne       = inSQL(sqlStoredHead, 1)
-	storedMany      = inSQL(sqlStoredHead, insertChunk)
 	errNotEvent     = errors.New("nil event")
 )
 
@@ -124,38 +122,36 @@ func (s *Store) insertEvents(tx *sql.Tx, events []*chronicle.Event, leaves []chr
 }
 
 // unstored returns the indexes of the events that tx does not hold yet,
-// the first of each id.
+// the first of each id: one query for the whole batch, its ids passed as
+// one JSON array.
 func (s *Store) unstored(tx *sql.Tx, events []*chronicle.Event) ([]int, error) {
+	ids := make([]string, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.stmt(tx, sqlStored)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.Query(string(list))
+	if err != nil {
+		return nil, err
+	}
 	stored := make(map[string]bool, len(events))
-	for start := 0; start < len(events); {
-		n, query := insertChunk, storedMany
-		if len(events)-start < insertChunk {
-			n, query = 1, storedOne
-		}
-		args := make([]any, n)
-		for i := range n {
-			args[i] = events[start+i].ID
-		}
-		st, err := s.stmt(tx, query)
-		if err != nil {
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		rows, err := st.Query(args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			stored[id] = true
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-		start += n
+		stored[id] = true
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
 	}
 	fresh := make([]int, 0, len(events))
 	for i, e := range events {

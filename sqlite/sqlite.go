@@ -465,7 +465,7 @@ func (s *Store) inTx(fn func(tx *sql.Tx) error) error {
 
 // Statements the writer runs for every batch, prepared once at Open.
 var hotStatements = []string{insertEventOne, insertEventMany, insertLeafOne, insertLeafMany, insertPathOne, insertPathMany,
-	storedOne, storedMany, sqlLogSize, sqlJournalInsert, sqlJournalDelete, sqlJournalMove, sqlEntityPut}
+	sqlStored, sqlLogSize, sqlJournalInsert, sqlJournalDelete, sqlJournalMove, sqlEntityPut}
 
 // prepare readies the hot statements on the writer's connection. It runs
 // before the writer starts: while a transaction holds the only
