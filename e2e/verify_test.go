@@ -41,7 +41,7 @@ type logFixture struct {
 func newLogFixture(t *testing.T, store string, n int) *logFixture {
 	t.Helper()
 	f := &logFixture{t: t, store: store, dir: t.TempDir()}
-	env := map[string]string{"CHRONICLE_CHECKPOINT_INTERVAL": "100ms"}
+	env := map[string]string{"CHRONICLE_CHECKPOINT_INTERVAL": "100ms", "CHRONICLE_CHECKPOINT_DIR": filepath.Join(f.dir, "checkpoints")}
 	switch store {
 	case "sqlite":
 		f.db = filepath.Join(f.dir, "chronicle.db")
@@ -304,8 +304,8 @@ func TestVerifyRedactionReceiptsMonitor(t *testing.T) {
 	// An export verifies offline; changed, it does not.
 	export := filepath.Join(f.dir, "export.ndjson")
 	os.WriteFile(export, f.p.do("GET", "/events/export", "").Body, 0o600)
-	if out := runCLI(t, 0, "verify", "--key", f.key, "--checkpoint", f.saved, "--events", export); !strings.Contains(out, "OK") {
-		t.Fatalf("offline verify: %s", out)
+	if out := runCLI(t, 0, "verify", "--key", f.key, "--checkpoint", f.saved, "--events", export, "--checkpoints", filepath.Join(f.dir, "checkpoints")); !strings.Contains(out, "OK") || strings.Contains(out, "roots: 1 of") {
+		t.Fatalf("offline verify, with the checkpoint files: %s", out)
 	}
 	lines := strings.Split(string(mustRead(t, export)), "\n")
 	lines[3] = strings.Replace(lines[3], "login", "logout", 1)
@@ -399,4 +399,74 @@ func TestIntegratorKilledMidFloodRabbitPostgres(t *testing.T) {
 	if out := runCLI(t, 0, "verify", "--url", p.url, "--key", vkey, "--checkpoint", saved); !strings.Contains(out, "OK: the log verifies") {
 		t.Fatalf("verify: %s", out)
 	}
+}
+
+// The signing key: generated on first start (mode 0600), refused when it
+// is not what the log needs, replaced only when asked; every checkpoint
+// also lands in CHRONICLE_CHECKPOINT_DIR.
+func TestSigningKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "chronicle.db")
+	keyFile := filepath.Join(dir, "log.key")
+	cpDir := filepath.Join(dir, "checkpoints")
+	env := map[string]string{"CHRONICLE_SQLITE_PATH": db, "CHRONICLE_SIGNING_KEY_FILE": keyFile,
+		"CHRONICLE_CHECKPOINT_DIR": cpDir, "CHRONICLE_CHECKPOINT_INTERVAL": "100ms"}
+	p := serve(t, env)
+	if m := fileMode(t, keyFile); m.Perm() != 0o600 {
+		t.Fatalf("generated key file mode %v", m)
+	}
+	first := strings.TrimSpace(string(p.do("GET", "/log/key", "").Body))
+	if !strings.Contains(p.stderr.String(), first) {
+		t.Fatal("the generated key's verifier key is not logged")
+	}
+	p.do("POST", "/events", `{"actor":"a","action":"b","resource_type":"c","resource_id":"d"}`).expect(t, 202, "accepted")
+	eventually(t, 10*time.Second, "a checkpoint file of 1 event", func() bool {
+		_, err := os.Stat(filepath.Join(cpDir, fmt.Sprintf("%020d.checkpoint", 1)))
+		return err == nil
+	})
+	p.stop(syscall.SIGTERM, 20*time.Second)
+
+	garbage := filepath.Join(dir, "garbage.key")
+	os.WriteFile(garbage, []byte("not a key\n"), 0o600)
+	open := filepath.Join(dir, "open.key")
+	os.WriteFile(open, mustRead(t, keyFile), 0o644)
+	other := filepath.Join(dir, "other.key")
+	runCLIEnv(t, map[string]string{"CHRONICLE_STORE": "memory", "CHRONICLE_SIGNING_KEY_FILE": other}) // makes a key of the same name
+	for _, c := range []struct {
+		key, want string
+		extra     []string
+	}{
+		{garbage, "not a signing key", nil},
+		{open, "chmod 600", nil},
+		{dir, "is a directory", nil},
+		{keyFile, `is for the log "chronicle.local/audit-log", not "example.com/other"`, []string{"CHRONICLE_LOG_ORIGIN", "example.com/other"}},
+		{other, "the log is signed with another key", nil},
+	} {
+		e := map[string]string{"CHRONICLE_SQLITE_PATH": db, "CHRONICLE_SIGNING_KEY_FILE": c.key, "CHRONICLE_PORT": fmt.Sprint(freePort(t))}
+		for i := 0; i < len(c.extra); i += 2 {
+			e[c.extra[i]] = c.extra[i+1]
+		}
+		q := run(t, e, "serve")
+		if code := q.wait(15 * time.Second); code == 0 || !strings.Contains(q.stderr.String(), c.want) {
+			t.Errorf("key %s: exit %d, stderr:\n%s\nwant it to say %q", c.key, code, q.stderr.String(), c.want)
+		}
+	}
+	// Rotation, asked for: the new key signs from now on.
+	env["CHRONICLE_SIGNING_KEY_FILE"], env["CHRONICLE_SIGNING_KEY_ROTATE"] = other, "true"
+	q := serve(t, env)
+	if now := strings.TrimSpace(string(q.do("GET", "/log/key", "").Body)); now == first {
+		t.Fatal("the key did not rotate")
+	}
+}
+
+// runCLIEnv starts a memory-store service with env just long enough for it
+// to make its key, then stops it.
+func runCLIEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	env["CHRONICLE_PORT"] = fmt.Sprint(freePort(t))
+	env["CHRONICLE_LISTEN_HOST"] = "127.0.0.1"
+	p := run(t, env, "serve")
+	p.waitHealthy(20 * time.Second)
+	p.stop(syscall.SIGTERM, 20*time.Second)
 }
