@@ -123,10 +123,19 @@ func (f *logFixture) exec(sqliteSQL, pgSQL string, args ...any) {
 			f.t.Fatal(err)
 		}
 		defer db.Close()
+		// One transaction, as a careful attacker would: a checkpointer
+		// that saw half the change would record the wrong size.
+		tx, err := db.Begin()
+		if err != nil {
+			f.t.Fatal(err)
+		}
 		for _, q := range strings.Split(sqliteSQL, ";\n") {
-			if _, err := db.Exec(q, args...); err != nil {
+			if _, err := tx.Exec(q, args...); err != nil {
 				f.t.Fatalf("%s: %v", q, err)
 			}
+		}
+		if err := tx.Commit(); err != nil {
+			f.t.Fatal(err)
 		}
 	case "postgres":
 		conn, err := pgx.Connect(context.Background(), f.db)
@@ -134,10 +143,17 @@ func (f *logFixture) exec(sqliteSQL, pgSQL string, args ...any) {
 			f.t.Fatal(err)
 		}
 		defer conn.Close(context.Background())
+		tx, err := conn.Begin(context.Background())
+		if err != nil {
+			f.t.Fatal(err)
+		}
 		for _, q := range strings.Split(pgSQL, ";\n") {
-			if _, err := conn.Exec(context.Background(), q, args...); err != nil {
+			if _, err := tx.Exec(context.Background(), q, args...); err != nil {
 				f.t.Fatalf("%s: %v", q, err)
 			}
+		}
+		if err := tx.Commit(context.Background()); err != nil {
+			f.t.Fatal(err)
 		}
 	}
 }
