@@ -293,6 +293,47 @@ func (h History) Concat(more History) History {
 	return append(out, more[1:]...)
 }
 
+// consumedMark is how a consumed hop starts in History's form.
+var consumedMark = []byte(`{"h":"c"`)
+
+// Branch returns the hops of h, a path, that follow the trunk it shares
+// with first, the path stored with the event: every route's copy of an
+// event was accepted and published once, so a second route's path
+// repeats its first hops. A store keeps the first path whole and the
+// others as branches, half their size; JoinPaths puts them back. h is
+// returned whole when it shares no trunk with first.
+func (h History) Branch(first History) History {
+	i := bytes.Index(h, consumedMark)
+	if i <= 1 || !bytes.HasPrefix(first, h[:i]) {
+		return h
+	}
+	out := make([]byte, 0, len(h)-i+1)
+	out = append(out, '[')
+	return append(out, h[i:]...)
+}
+
+// JoinPaths returns the history of an event from the path stored with it
+// and its others, whole paths or branches (see Branch). A branch's times
+// count from first's start, so branches follow first directly.
+func JoinPaths(first History, others []History) History {
+	h := first
+	for _, whole := range []bool{false, true} {
+		for _, o := range others {
+			if o.whole() == whole {
+				h = h.Concat(o)
+			}
+		}
+	}
+	return h
+}
+
+// whole reports whether h starts with an absolute time, as every path
+// does and a branch does not.
+func (h History) whole() bool {
+	end := bytes.IndexByte(h, '}')
+	return end >= 0 && bytes.Contains(h[:end], []byte(`"T":`))
+}
+
 // Hops decodes the history. Hops that several paths share (an event routed
 // to two queues was accepted and published once) appear once, and hops
 // are in the order they happened.

@@ -84,3 +84,53 @@ func TestHistory(t *testing.T) {
 		t.Fatalf("hops = %+v", hops)
 	}
 }
+
+// A second route's path is kept as a branch of the first: its shared
+// trunk (accepted, published) goes, and the joined history is the one the
+// whole paths give.
+func TestHistoryBranch(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	trunk := chronicle.History(nil).AppendHops(
+		chronicle.Hop{Hop: chronicle.HopAccepted, At: at, Process: "h:1", RequestID: "r"},
+		chronicle.Hop{Hop: chronicle.HopPublished, At: at.Add(time.Millisecond), Transport: "inproc", Queues: []string{"q1", "q2"}})
+	path := func(q string, d time.Duration) chronicle.History {
+		return trunk.AppendHops(
+			chronicle.Hop{Hop: chronicle.HopConsumed, At: at.Add(d), Process: "h:2", Queue: q},
+			chronicle.Hop{Hop: chronicle.HopStored, At: at.Add(d + time.Millisecond), Store: "sqlite", Batch: 2})
+	}
+	first, second := path("q1", 5*time.Millisecond), path("q2", 9*time.Millisecond)
+	// A path through another trunk (a foreign message accepted by each
+	// route's consumer) stays whole.
+	other := chronicle.History(nil).AppendHops(
+		chronicle.Hop{Hop: chronicle.HopAccepted, At: at.Add(time.Hour), Process: "h:3", Clock: chronicle.ClockConsumer},
+		chronicle.Hop{Hop: chronicle.HopConsumed, At: at.Add(time.Hour + time.Millisecond), Process: "h:3", Queue: "q3"})
+
+	branch := second.Branch(first)
+	if len(branch) >= len(second)/2+20 || string(branch[:8]) != `[{"h":"c` {
+		t.Fatalf("branch of %s\nis %s", second, branch)
+	}
+	if got := other.Branch(first); string(got) != string(other) {
+		t.Fatalf("a path with another trunk became %s", got)
+	}
+	if got := first.Branch(nil); string(got) != string(first) {
+		t.Fatalf("a branch of nothing: %s", got)
+	}
+
+	want, err := first.Concat(other).Concat(second).Hops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Whatever order the store gives the others in.
+	for _, others := range [][]chronicle.History{{other, branch}, {branch, other}} {
+		got, err := chronicle.JoinPaths(first, others).Hops()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if string(g) != string(w) {
+			t.Errorf("joined:\n got %s\nwant %s", g, w)
+		}
+	}
+}

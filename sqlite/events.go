@@ -49,18 +49,19 @@ func inSQL(head string, n int) string {
 
 // An event already stored (another route's copy, or a redelivery) is not
 // stored again; its path joins its history, unless a path through the
-// same queue is there already.
+// same queue is there already. The first path is stored with the event,
+// the others in event_paths as branches of it.
 const (
-	sqlInsertEventsHead = `INSERT INTO audit_events (` + eventColumns + `, seq)`
+	sqlInsertEventsHead = `INSERT INTO audit_events (` + eventColumns + `, seq, queue, history)`
 	sqlInsertLeavesHead = `INSERT INTO log_leaves (seq, event_id, hashes)`
 	sqlInsertPathsHead  = `INSERT INTO event_paths (event_id, queue, history)`
-	sqlStored           = `SELECT id FROM audit_events WHERE id IN (SELECT value FROM json_each(?))`
+	sqlStored           = `SELECT id, queue, history FROM audit_events WHERE id IN (SELECT value FROM json_each(?))`
 	onConflictSkip      = ` ON CONFLICT DO NOTHING`
 )
 
 var (
-	insertEventOne  = valuesSQL(sqlInsertEventsHead, 1, 12, "")
-	insertEventMany = valuesSQL(sqlInsertEventsHead, insertChunk, 12, "")
+	insertEventOne  = valuesSQL(sqlInsertEventsHead, 1, 14, "")
+	insertEventMany = valuesSQL(sqlInsertEventsHead, insertChunk, 14, "")
 	insertLeafOne   = valuesSQL(sqlInsertLeavesHead, 1, 3, "")
 	insertLeafMany  = valuesSQL(sqlInsertLeavesHead, insertChunk, 3, "")
 	insertPathOne   = valuesSQL(sqlInsertPathsHead, 1, 3, onConflictSkip)
@@ -75,7 +76,7 @@ func (s *Store) insertEvents(tx *sql.Tx, events []*chronicle.Event, leaves []chr
 	if slices.Contains(events, nil) {
 		return errNotEvent
 	}
-	fresh, err := s.unstored(tx, events)
+	fresh, firsts, err := s.unstored(tx, events)
 	if err != nil {
 		return err
 	}
@@ -99,7 +100,7 @@ func (s *Store) insertEvents(tx *sql.Tx, events []*chronicle.Event, leaves []chr
 			}
 			return append(args, e.ID, e.Actor, e.Action, e.ResourceType, e.ResourceID,
 				e.Timestamp.UnixMicro(), nullable(e.EventType), nullable(e.CorrelationID), nullable(e.EntityKey), md,
-				nullableTime(e.OccurredAt), seqs[i]), nil
+				nullableTime(e.OccurredAt), seqs[i], nullable(e.Queue), nullable(string(e.History))), nil
 		})
 		if err != nil {
 			return err
@@ -111,47 +112,68 @@ func (s *Store) insertEvents(tx *sql.Tx, events []*chronicle.Event, leaves []chr
 			return err
 		}
 	}
-	withPath := events
-	if slices.ContainsFunc(events, func(e *chronicle.Event) bool { return len(e.History) == 0 }) {
-		withPath = slices.DeleteFunc(slices.Clone(events), func(e *chronicle.Event) bool { return len(e.History) == 0 })
+	// The others' paths: each a branch of the first, unless it came
+	// through the first's queue (a redelivery).
+	isFresh := make([]bool, len(events))
+	for _, i := range fresh {
+		e := events[i]
+		firsts[e.ID] = firstPath{e.Queue, e.History}
+		isFresh[i] = true
 	}
-	return s.chunked(tx, len(withPath), insertPathOne, insertPathMany, func(args []any, i int) ([]any, error) {
-		e := withPath[i]
+	var branches []*chronicle.Event
+	for i, e := range events {
+		first := firsts[e.ID]
+		if isFresh[i] || len(e.History) == 0 || e.Queue == first.queue {
+			continue
+		}
+		branches = append(branches, &chronicle.Event{ID: e.ID, Queue: e.Queue, History: e.History.Branch(first.history)})
+	}
+	return s.chunked(tx, len(branches), insertPathOne, insertPathMany, func(args []any, i int) ([]any, error) {
+		e := branches[i]
 		return append(args, e.ID, e.Queue, string(e.History)), nil
 	})
 }
 
+// firstPath is the path an event was stored with: its queue and history.
+type firstPath struct {
+	queue   string
+	history chronicle.History
+}
+
 // unstored returns the indexes of the events that tx does not hold yet,
-// the first of each id: one query for the whole batch, its ids passed as
-// one JSON array.
-func (s *Store) unstored(tx *sql.Tx, events []*chronicle.Event) ([]int, error) {
+// the first of each id, and the first paths of those it holds: one query
+// for the whole batch, its ids passed as one JSON array.
+func (s *Store) unstored(tx *sql.Tx, events []*chronicle.Event) ([]int, map[string]firstPath, error) {
 	ids := make([]string, len(events))
 	for i, e := range events {
 		ids[i] = e.ID
 	}
 	list, err := json.Marshal(ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st, err := s.stmt(tx, sqlStored)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rows, err := st.Query(string(list))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	stored := make(map[string]bool, len(events))
+	firsts := map[string]firstPath{}
 	for rows.Next() {
 		var id string
-		if err := rows.Scan(&id); err != nil {
+		var queue, history sql.NullString
+		if err := rows.Scan(&id, &queue, &history); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		stored[id] = true
+		firsts[id] = firstPath{queue.String, chronicle.History(history.String)}
 	}
 	if err := rows.Close(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fresh := make([]int, 0, len(events))
 	for i, e := range events {
@@ -160,7 +182,7 @@ func (s *Store) unstored(tx *sql.Tx, events []*chronicle.Event) ([]int, error) {
 			fresh = append(fresh, i)
 		}
 	}
-	return fresh, nil
+	return fresh, firsts, nil
 }
 
 // chunked runs one (a row) or many (insertChunk rows) for rows rows, add
@@ -225,18 +247,24 @@ func (s *Store) Event(ctx context.Context, id string) (*chronicle.Event, error) 
 	if err != nil {
 		return nil, translate(err)
 	}
+	var first sql.NullString
+	if err := s.rdb.QueryRowContext(ctx, `SELECT history FROM audit_events WHERE id = ?`, id).Scan(&first); err != nil {
+		return nil, translate(err)
+	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT history FROM event_paths WHERE event_id = ?`, id)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer rows.Close()
+	var others []chronicle.History
 	for rows.Next() {
 		var path string
 		if err := rows.Scan(&path); err != nil {
 			return nil, translate(err)
 		}
-		e.History = e.History.Concat(chronicle.History(path))
+		others = append(others, chronicle.History(path))
 	}
+	e.History = chronicle.JoinPaths(chronicle.History(first.String), others)
 	return e, translate(rows.Err())
 }
 
