@@ -303,13 +303,24 @@ var consumedMark = []byte(`{"h":"c"`)
 // others as branches, half their size; JoinPaths puts them back. h is
 // returned whole when it shares no trunk with first.
 func (h History) Branch(first History) History {
-	i := bytes.Index(h, consumedMark)
-	if i <= 1 || !bytes.HasPrefix(first, h[:i]) {
+	trunk, branch := h.Split()
+	if trunk == nil || !bytes.HasPrefix(first, trunk) {
 		return h
 	}
-	out := make([]byte, 0, len(h)-i+1)
-	out = append(out, '[')
-	return append(out, h[i:]...)
+	return branch
+}
+
+// Split returns the trunk of h, a path (its text up to its first consumed
+// hop), and the branch that follows it (see Branch); trunk is nil when h
+// has none.
+func (h History) Split() (trunk, branch History) {
+	i := bytes.Index(h, consumedMark)
+	if i <= 1 {
+		return nil, h
+	}
+	branch = make([]byte, 0, len(h)-i+1)
+	branch = append(branch, '[')
+	return h[:i], append(branch, h[i:]...)
 }
 
 // JoinPaths returns the history of an event from the path stored with it

@@ -41,29 +41,35 @@ const readColumns = eventColumns + `, (SELECT seq FROM log_leaves WHERE log_leav
 // update per row.
 //
 // An event already stored (another route's copy, or a redelivery) is not
-// stored again; its path joins its history in event_paths, unless a path
-// through the same queue is there already. A new event enters the log's
-// queue, log_pending, with its leaf hash, in batch order; the integrator
-// gives it its seq. It is all one statement, so an event, its path and
-// its place in the queue are stored together or not at all.
+// stored again; its path joins its history in event_paths, unless its
+// first path (stored with it) came through the same queue: a branch of
+// the first when they share a trunk (chronicle.History.Branch), else the
+// whole path. A copy stored at the same moment by another transaction is
+// invisible to this statement's snapshot, so its path goes whole. A new
+// event enters the log's queue, log_pending, with its leaf hash, in batch
+// order; the integrator gives it its seq. It is all one statement, so an
+// event, its path and its place in the queue are stored together or not
+// at all.
 const sqlInsertEvents = `WITH e AS (
-  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::bytea[])
-    WITH ORDINALITY AS e(id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata, occurred_at, queue, history, leaf, ord)
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::bytea[], $15::text[], $16::text[])
+    WITH ORDINALITY AS e(id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata, occurred_at, queue, history, leaf, trunk, branch, ord)
 ), stored AS (
-  INSERT INTO audit_events (` + eventColumns + `)
-  SELECT id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata::jsonb, occurred_at FROM e
+  INSERT INTO audit_events (` + eventColumns + `, queue, history)
+  SELECT id, actor, action, resource_type, resource_id, ts, event_type, correlation_id, entity_key, metadata::jsonb, occurred_at, queue, history FROM e
   ON CONFLICT (id) DO NOTHING
   RETURNING id
 ), pending AS (
   INSERT INTO log_pending (event_id, leaf) SELECT e.id, e.leaf FROM e JOIN stored USING (id) ORDER BY e.ord
 )
 INSERT INTO event_paths (event_id, queue, history)
-SELECT id, queue, history FROM e WHERE history IS NOT NULL
+SELECT e.id, e.queue, CASE WHEN starts_with(a.history, e.trunk) THEN e.branch ELSE e.history END
+FROM e LEFT JOIN audit_events a ON a.id = e.id
+WHERE e.history IS NOT NULL AND e.id NOT IN (SELECT id FROM stored) AND a.queue IS DISTINCT FROM e.queue
 ON CONFLICT DO NOTHING`
 
 var errNilEvent = chronicle.Errorf(chronicle.ErrInvalid, "nil event")
 
-// insertArgs returns the fourteen column arrays of sqlInsertEvents, one
+// insertArgs returns the sixteen column arrays of sqlInsertEvents, one
 // row per id.
 func insertArgs(events []*chronicle.Event) ([]any, error) {
 	if slices.Contains(events, nil) {
@@ -85,6 +91,7 @@ func insertArgs(events []*chronicle.Event) ([]any, error) {
 	eventTypes, corrs, entities, mds, histories := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
 	queues := make([]string, n)
 	leaves := make([][]byte, n)
+	trunks, branches := make([]*string, n), make([]*string, n)
 	for i, e := range events {
 		md, err := encodeMap(e.Metadata)
 		if err != nil {
@@ -97,10 +104,13 @@ func insertArgs(events []*chronicle.Event) ([]any, error) {
 		}
 		eventTypes[i], corrs[i], entities[i], mds[i] = nullable(e.EventType), nullable(e.CorrelationID), nullable(e.EntityKey), md
 		queues[i], histories[i] = e.Queue, nullable(string(e.History))
+		if trunk, branch := e.History.Split(); trunk != nil {
+			trunks[i], branches[i] = nullable(string(trunk)), nullable(string(branch))
+		}
 		leaf := integrity.LeafHash(e)
 		leaves[i] = leaf[:]
 	}
-	return []any{ids, actors, actions, types, resIDs, ts, eventTypes, corrs, entities, mds, occurred, queues, histories, leaves}, nil
+	return []any{ids, actors, actions, types, resIDs, ts, eventTypes, corrs, entities, mds, occurred, queues, histories, leaves, trunks, branches}, nil
 }
 
 // hasDuplicates reports whether two events share an id.
@@ -147,7 +157,7 @@ func (s *Store) Event(ctx context.Context, id string) (*chronicle.Event, error) 
 	var e *chronicle.Event
 	err = s.run(ctx, true, func() error {
 		var err error
-		e, err = scanEvent(s.pool.QueryRow(ctx, `SELECT `+readColumns+`,
+		e, err = scanEvent(s.pool.QueryRow(ctx, `SELECT `+readColumns+`, history,
   ARRAY(SELECT history FROM event_paths WHERE event_id = audit_events.id) FROM audit_events WHERE id = $1`, u.String()), true)
 		return err
 	})
@@ -284,8 +294,9 @@ func scanEvent(r pgx.Row, withHistory bool) (*chronicle.Event, error) {
 	var paths []string
 	var redaction *string
 	dest := []any{&e.ID, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &e.Timestamp, &eventType, &corr, &entity, &md, &occurred, &e.Seq, &redaction}
+	var first *string
 	if withHistory {
-		dest = append(dest, &paths)
+		dest = append(dest, &first, &paths)
 	}
 	if err := r.Scan(dest...); err != nil {
 		return nil, err
@@ -294,8 +305,16 @@ func scanEvent(r pgx.Row, withHistory bool) (*chronicle.Event, error) {
 	if occurred != nil {
 		e.OccurredAt = occurred.UTC()
 	}
-	for _, p := range paths {
-		e.History = e.History.Concat(chronicle.History(p))
+	if withHistory {
+		others := make([]chronicle.History, len(paths))
+		for i, p := range paths {
+			others[i] = chronicle.History(p)
+		}
+		var h chronicle.History
+		if first != nil {
+			h = chronicle.History(*first)
+		}
+		e.History = chronicle.JoinPaths(h, others)
 	}
 	if redaction != nil {
 		e.Redacted = new(chronicle.Redaction)

@@ -578,6 +578,36 @@ func testHistory(t *testing.T, s chronicle.Store) {
 	if got, _ := s.Event(ctx(t), plain.ID); len(got.History) == 0 {
 		t.Fatal("a path for an event stored without history was lost")
 	}
+	// Routes' copies share their trunk (accepted, published): the history
+	// is the one their whole paths make, whatever form the store keeps.
+	shared := NewEvent(2 * time.Second)
+	trunk := chronicle.History(nil).AppendHops(
+		chronicle.Hop{Hop: chronicle.HopAccepted, At: base, Process: "producer:1", RequestID: "r-1"},
+		chronicle.Hop{Hop: chronicle.HopPublished, At: base.Add(time.Millisecond), Transport: "t", Queues: []string{"q.a", "q.b", "q.c"}})
+	var whole chronicle.History
+	for i, q := range []string{"q.a", "q.b", "q.c", "q.b"} {
+		c := *shared
+		at := base.Add(time.Duration(10+i) * time.Millisecond)
+		c.Queue, c.History = q, trunk.AppendHops(
+			chronicle.Hop{Hop: chronicle.HopConsumed, At: at, Process: "consumer:2", Queue: q, Delivery: 1},
+			chronicle.Hop{Hop: chronicle.HopStored, At: at.Add(time.Microsecond), Store: "test", Batch: 1})
+		if i < 3 { // the last is a redelivery through q.b: nothing to add
+			whole = whole.Concat(c.History)
+		}
+		mustStore(t, s, &c)
+	}
+	got, err = s.Event(ctx(t), shared.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := whole.Hops()
+	have, err := got.History.Hops()
+	if err != nil {
+		t.Fatalf("stored history %q: %v", got.History, err)
+	}
+	if w, h := fmt.Sprint(want), fmt.Sprint(have); w != h || len(have) != 8 {
+		t.Fatalf("history of three routes' copies:\n got %s\nwant %s", h, w)
+	}
 	// A listing does not carry histories.
 	for _, l := range list(t, s, chronicle.EventFilter{}) {
 		if len(l.History) != 0 {

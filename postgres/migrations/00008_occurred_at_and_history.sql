@@ -1,18 +1,21 @@
 -- occurred_at: when the producer says the event happened, a filter of
 -- GET /events, so indexed (partial: NULL when the producer did not say).
 
--- event_paths: the event's Message History, one path (a JSON array of
--- hops, as text: written as it comes, never parsed on the hot path) per
--- queue whose consumer stored it. A table of its own, written once per
--- path and never updated: an event routed to two queues costs two small
--- inserts instead of a second version of its row in the heap and in
--- every index.
+-- The event's Message History: the path (a JSON array of hops, as text:
+-- written as it comes, never parsed on the hot path) of the first queue
+-- whose consumer stored it goes in its row (queue, history); each other
+-- queue's path goes in event_paths, written once and never updated, as a
+-- branch of the first (without the hops they share) when it has one. An
+-- event routed to two queues costs one small extra insert, not a second
+-- version of its row in the heap and in every index.
 
 -- The in-process journal carries each message's history in a column of
 -- its own (text: it is only carried, never queried).
 
 -- +goose Up
 ALTER TABLE audit_events ADD COLUMN occurred_at TIMESTAMPTZ;
+ALTER TABLE audit_events ADD COLUMN queue TEXT;
+ALTER TABLE audit_events ADD COLUMN history TEXT;
 CREATE INDEX idx_audit_events_occurred_at ON audit_events (occurred_at DESC, timestamp DESC, id DESC) WHERE occurred_at IS NOT NULL;
 CREATE TABLE event_paths (
     event_id UUID NOT NULL,
@@ -26,4 +29,6 @@ ALTER TABLE inproc_journal ADD COLUMN history TEXT;
 ALTER TABLE inproc_journal DROP COLUMN history;
 DROP TABLE event_paths;
 DROP INDEX idx_audit_events_occurred_at;
+ALTER TABLE audit_events DROP COLUMN history;
+ALTER TABLE audit_events DROP COLUMN queue;
 ALTER TABLE audit_events DROP COLUMN occurred_at;
