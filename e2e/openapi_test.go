@@ -37,8 +37,8 @@ const (
 // routeTable (what the server registers), the document (TestOpenAPI-
 // DocumentsEveryRoute in httpapi checks the two agree, scopes included),
 // and contractCalls below (TestOpenAPIContract fails naming every
-// documented operation no call exercised). A media type the validator
-// cannot read (NDJSON here) gets a decoder in newContract.
+// documented operation no call got a success from). A media type the
+// validator cannot read (NDJSON here) gets a decoder in newContract.
 
 // apiCall is one request of the contract test and the status it must get.
 // Paths and bodies may name what earlier calls saved as {{name}}.
@@ -281,7 +281,8 @@ func contractCalls() []apiCall {
 // TestOpenAPIContract drives every operation of the document the real
 // service serves, with API keys on and the default SQLite store, and
 // validates each request and each answer (status, headers, body) against
-// it; then checks that no documented operation went unexercised.
+// it; then checks that every documented operation succeeded at least
+// once.
 func TestOpenAPIContract(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -327,9 +328,6 @@ routes = ["security_events"]
 	c.budgetSpent(t)
 	c.overloaded(t)
 	c.outsideTheDocument(t)
-	if t.Failed() {
-		return
-	}
 	var missing []string
 	for path, item := range c.doc.Paths.Map() {
 		for method := range item.Operations() {
@@ -340,7 +338,7 @@ routes = ["security_events"]
 	}
 	slices.Sort(missing)
 	if len(missing) > 0 {
-		t.Fatalf("documented operations no call exercised: %s", strings.Join(missing, ", "))
+		t.Errorf("documented operations no call got a 2xx or 304 from: %s", strings.Join(missing, ", "))
 	}
 	var seen []string
 	for k, n := range c.statuses {
@@ -494,7 +492,9 @@ func (c *contract) validateAnswer(t *testing.T, call apiCall, r response, reques
 		return
 	}
 	op := call.method + " " + route.Path
-	c.exercised[op] = true
+	if r.Status < 400 {
+		c.exercised[op] = true // an operation counts once it has succeeded
+	}
 	c.statuses[op+" "+strconv.Itoa(r.Status)]++
 	c.calls++
 	opts := &openapi3filter.Options{AuthenticationFunc: bearer, SkipSettingDefaults: true, MultiError: true,
