@@ -153,7 +153,8 @@ type route struct {
 	consumer bool
 }
 
-func fn(h func(*Server, http.ResponseWriter, *http.Request)) func(*Server) http.Handler {
+// bound makes a handler of one of Server's methods.
+func bound(h func(*Server, http.ResponseWriter, *http.Request)) func(*Server) http.Handler {
 	return func(s *Server) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(s, w, r) })
 	}
@@ -164,35 +165,35 @@ func consoleHandler(s *Server) http.Handler { return s.cfg.Console }
 // routeTable is every endpoint of the API, the one list both the mux and
 // Routes (hence the OpenAPI document's test) read.
 var routeTable = []route{
-	{pattern: "GET /health", scope: open, handler: fn((*Server).health), consumer: true},
+	{pattern: "GET /health", scope: open, handler: bound((*Server).health), consumer: true},
 	{pattern: "GET /metrics", scope: open, handler: func(s *Server) http.Handler { return s.cfg.Metrics.Handler() },
 		served: func(c *Config) bool { return c.Metrics != nil }, consumer: true},
-	{pattern: "GET /openapi.json", scope: open, handler: fn((*Server).openAPI)},
-	{pattern: "POST /events", scope: auth.Ingest, handler: fn((*Server).createEvents),
+	{pattern: "GET /openapi.json", scope: open, handler: bound((*Server).openAPI)},
+	{pattern: "POST /events", scope: auth.Ingest, handler: bound((*Server).createEvents),
 		served: func(c *Config) bool { return c.Publisher != nil }},
-	{pattern: "GET /events", scope: auth.Read, handler: fn((*Server).listEvents)},
-	{pattern: "GET /events/count", scope: auth.Read, handler: fn((*Server).countEvents)},
-	{pattern: "GET /events/{id}", scope: auth.Read, handler: fn((*Server).getEvent)},
-	{pattern: "GET /whoami", scope: anyScope, handler: fn((*Server).whoami)},
-	{pattern: "GET /entities", scope: auth.Read, handler: fn((*Server).listEntities)},
-	{pattern: "GET /entities/{key}", scope: auth.Read, handler: fn((*Server).getEntity)},
-	{pattern: "POST /entities", scope: auth.Admin, handler: fn((*Server).putEntity)},
-	{pattern: "DELETE /entities/{key}", scope: auth.Admin, handler: fn((*Server).deleteEntity)},
-	{pattern: "GET /log/key", scope: auth.Read, handler: fn((*Server).logKey)},
-	{pattern: "GET /log/checkpoint", scope: auth.Read, handler: fn((*Server).latestCheckpoint)},
-	{pattern: "GET /log/checkpoints", scope: auth.Read, handler: fn((*Server).listCheckpoints)},
-	{pattern: "GET /log/consistency", scope: auth.Read, handler: fn((*Server).consistency)},
-	{pattern: "GET /log/leaves", scope: auth.Read, handler: fn((*Server).leaves)},
-	{pattern: "GET /events/{id}/proof", scope: auth.Read, handler: fn((*Server).proof)},
-	{pattern: "GET /events/{id}/receipt", scope: auth.Read, handler: fn((*Server).receipt)},
-	{pattern: "GET /events/export", scope: auth.Read, handler: fn((*Server).export)},
-	{pattern: "POST /events/{id}/redact", scope: auth.Admin, handler: fn((*Server).redact)},
-	{pattern: "GET /queues", scope: auth.Admin, handler: fn((*Server).queues),
+	{pattern: "GET /events", scope: auth.Read, handler: bound((*Server).listEvents)},
+	{pattern: "GET /events/count", scope: auth.Read, handler: bound((*Server).countEvents)},
+	{pattern: "GET /events/{id}", scope: auth.Read, handler: bound((*Server).getEvent)},
+	{pattern: "GET /whoami", scope: anyScope, handler: bound((*Server).whoami)},
+	{pattern: "GET /entities", scope: auth.Read, handler: bound((*Server).listEntities)},
+	{pattern: "GET /entities/{key}", scope: auth.Read, handler: bound((*Server).getEntity)},
+	{pattern: "POST /entities", scope: auth.Admin, handler: bound((*Server).putEntity)},
+	{pattern: "DELETE /entities/{key}", scope: auth.Admin, handler: bound((*Server).deleteEntity)},
+	{pattern: "GET /log/key", scope: auth.Read, handler: bound((*Server).logKey)},
+	{pattern: "GET /log/checkpoint", scope: auth.Read, handler: bound((*Server).latestCheckpoint)},
+	{pattern: "GET /log/checkpoints", scope: auth.Read, handler: bound((*Server).listCheckpoints)},
+	{pattern: "GET /log/consistency", scope: auth.Read, handler: bound((*Server).consistency)},
+	{pattern: "GET /log/leaves", scope: auth.Read, handler: bound((*Server).leaves)},
+	{pattern: "GET /events/{id}/proof", scope: auth.Read, handler: bound((*Server).proof)},
+	{pattern: "GET /events/{id}/receipt", scope: auth.Read, handler: bound((*Server).receipt)},
+	{pattern: "GET /events/export", scope: auth.Read, handler: bound((*Server).export)},
+	{pattern: "POST /events/{id}/redact", scope: auth.Admin, handler: bound((*Server).redact)},
+	{pattern: "GET /queues", scope: auth.Admin, handler: bound((*Server).queues),
 		served: func(c *Config) bool { return c.Queues != nil }},
-	{pattern: "GET /dlq", scope: auth.Admin, handler: fn((*Server).listDLQs), served: hasDeadLetters},
-	{pattern: "GET /dlq/{queue}", scope: auth.Admin, handler: fn((*Server).peekDLQ), served: hasDeadLetters},
-	{pattern: "POST /dlq/{queue}/replay", scope: auth.Admin, handler: fn((*Server).replayDLQ), served: hasDeadLetters},
-	{pattern: "DELETE /dlq/{queue}", scope: auth.Admin, handler: fn((*Server).purgeDLQ), served: hasDeadLetters},
+	{pattern: "GET /dlq", scope: auth.Admin, handler: bound((*Server).listDLQs), served: hasDeadLetters},
+	{pattern: "GET /dlq/{queue}", scope: auth.Admin, handler: bound((*Server).peekDLQ), served: hasDeadLetters},
+	{pattern: "POST /dlq/{queue}/replay", scope: auth.Admin, handler: bound((*Server).replayDLQ), served: hasDeadLetters},
+	{pattern: "DELETE /dlq/{queue}", scope: auth.Admin, handler: bound((*Server).purgeDLQ), served: hasDeadLetters},
 	{pattern: "GET /{$}", scope: open, handler: consoleHandler, served: hasConsole},
 	{pattern: "GET " + console.AssetPrefix, scope: open, handler: consoleHandler, served: hasConsole},
 }
