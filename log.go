@@ -2,6 +2,7 @@ package chronicle
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -62,6 +63,16 @@ type Redaction struct {
 	At       time.Time `json:"at"`
 	Reason   string    `json:"reason,omitempty"`
 	RecordID string    `json:"record_id"`
+}
+
+// MarshalJSON writes At with TimestampLayout, like every time the API
+// writes.
+func (r Redaction) MarshalJSON() ([]byte, error) {
+	type plain Redaction // no methods: avoids recursion
+	return json.Marshal(struct {
+		plain
+		At string `json:"at"`
+	}{plain: plain(r), At: r.At.UTC().Format(TimestampLayout)})
 }
 
 // EventTypeRedaction is the event type of the event that records a

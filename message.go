@@ -2,6 +2,7 @@ package chronicle
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"strconv"
@@ -186,4 +187,14 @@ type DeadLetter struct {
 	Queue        string    `json:"queue"`
 	Count        int       `json:"count"`
 	FirstDeathAt time.Time `json:"first_death_at"`
+}
+
+// MarshalJSON writes FirstDeathAt with TimestampLayout, like every time
+// the API writes.
+func (d DeadLetter) MarshalJSON() ([]byte, error) {
+	type plain DeadLetter // no methods: avoids recursion
+	return json.Marshal(struct {
+		plain
+		FirstDeathAt string `json:"first_death_at"`
+	}{plain: plain(d), FirstDeathAt: d.FirstDeathAt.UTC().Format(TimestampLayout)})
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -140,39 +141,103 @@ const (
 	anyScope auth.Scope = 0xff
 )
 
-func (s *Server) routes() {
-	s.handle("GET /health", open, s.health)
-	if s.cfg.Metrics != nil {
-		s.mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
+// route is one endpoint: its pattern as the mux takes it, the scope a key
+// needs for it, its handler, and when it is served.
+type route struct {
+	pattern string
+	scope   auth.Scope
+	handler func(*Server) http.Handler
+	// served tells whether cfg serves it; nil: whenever the API is.
+	served func(*Config) bool
+	// consumer: also served in HealthOnly mode.
+	consumer bool
+}
+
+// bound makes a handler of one of Server's methods.
+func bound(h func(*Server, http.ResponseWriter, *http.Request)) func(*Server) http.Handler {
+	return func(s *Server) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(s, w, r) })
 	}
-	if !s.cfg.HealthOnly {
-		if s.cfg.Publisher != nil {
-			s.handle("POST /events", auth.Ingest, s.createEvents)
+}
+
+func consoleHandler(s *Server) http.Handler { return s.cfg.Console }
+
+// routeTable is every endpoint of the API, the one list both the mux and
+// Routes (hence the OpenAPI document's test) read.
+var routeTable = []route{
+	{pattern: "GET /health", scope: open, handler: bound((*Server).health), consumer: true},
+	{pattern: "GET /metrics", scope: open, handler: func(s *Server) http.Handler { return s.cfg.Metrics.Handler() },
+		served: func(c *Config) bool { return c.Metrics != nil }, consumer: true},
+	{pattern: "GET /openapi.json", scope: open, handler: bound((*Server).openAPI)},
+	{pattern: "POST /events", scope: auth.Ingest, handler: bound((*Server).createEvents),
+		served: func(c *Config) bool { return c.Publisher != nil }},
+	{pattern: "GET /events", scope: auth.Read, handler: bound((*Server).listEvents)},
+	{pattern: "GET /events/count", scope: auth.Read, handler: bound((*Server).countEvents)},
+	{pattern: "GET /events/{id}", scope: auth.Read, handler: bound((*Server).getEvent)},
+	{pattern: "GET /whoami", scope: anyScope, handler: bound((*Server).whoami)},
+	{pattern: "GET /entities", scope: auth.Read, handler: bound((*Server).listEntities)},
+	{pattern: "GET /entities/{key}", scope: auth.Read, handler: bound((*Server).getEntity)},
+	{pattern: "POST /entities", scope: auth.Admin, handler: bound((*Server).putEntity)},
+	{pattern: "DELETE /entities/{key}", scope: auth.Admin, handler: bound((*Server).deleteEntity)},
+	{pattern: "GET /log/key", scope: auth.Read, handler: bound((*Server).logKey)},
+	{pattern: "GET /log/checkpoint", scope: auth.Read, handler: bound((*Server).latestCheckpoint)},
+	{pattern: "GET /log/checkpoints", scope: auth.Read, handler: bound((*Server).listCheckpoints)},
+	{pattern: "GET /log/consistency", scope: auth.Read, handler: bound((*Server).consistency)},
+	{pattern: "GET /log/leaves", scope: auth.Read, handler: bound((*Server).leaves)},
+	{pattern: "GET /events/{id}/proof", scope: auth.Read, handler: bound((*Server).proof)},
+	{pattern: "GET /events/{id}/receipt", scope: auth.Read, handler: bound((*Server).receipt)},
+	{pattern: "GET /events/export", scope: auth.Read, handler: bound((*Server).export)},
+	{pattern: "POST /events/{id}/redact", scope: auth.Admin, handler: bound((*Server).redact)},
+	{pattern: "GET /queues", scope: auth.Admin, handler: bound((*Server).queues),
+		served: func(c *Config) bool { return c.Queues != nil }},
+	{pattern: "GET /dlq", scope: auth.Admin, handler: bound((*Server).listDLQs), served: hasDeadLetters},
+	{pattern: "GET /dlq/{queue}", scope: auth.Admin, handler: bound((*Server).peekDLQ), served: hasDeadLetters},
+	{pattern: "POST /dlq/{queue}/replay", scope: auth.Admin, handler: bound((*Server).replayDLQ), served: hasDeadLetters},
+	{pattern: "DELETE /dlq/{queue}", scope: auth.Admin, handler: bound((*Server).purgeDLQ), served: hasDeadLetters},
+	{pattern: "GET /{$}", scope: open, handler: consoleHandler, served: hasConsole},
+	{pattern: "GET " + console.AssetPrefix, scope: open, handler: consoleHandler, served: hasConsole},
+}
+
+func hasDeadLetters(c *Config) bool { return c.DeadLetters != nil }
+func hasConsole(c *Config) bool     { return c.Console != nil }
+
+func (s *Server) routes() {
+	for _, rt := range routeTable {
+		if (s.cfg.HealthOnly && !rt.consumer) || (rt.served != nil && !rt.served(&s.cfg)) {
+			continue
 		}
-		s.handle("GET /events", auth.Read, s.listEvents)
-		s.handle("GET /events/count", auth.Read, s.countEvents)
-		s.handle("GET /events/{id}", auth.Read, s.getEvent)
-		s.handle("GET /whoami", anyScope, s.whoami)
-		s.handle("GET /entities", auth.Read, s.listEntities)
-		s.handle("GET /entities/{key}", auth.Read, s.getEntity)
-		s.handle("POST /entities", auth.Admin, s.putEntity)
-		s.handle("DELETE /entities/{key}", auth.Admin, s.deleteEntity)
-		s.logRoutes()
-		if s.cfg.Queues != nil {
-			s.handle("GET /queues", auth.Admin, s.queues)
-		}
-		if s.cfg.DeadLetters != nil {
-			s.handle("GET /dlq", auth.Admin, s.listDLQs)
-			s.handle("GET /dlq/{queue}", auth.Admin, s.peekDLQ)
-			s.handle("POST /dlq/{queue}/replay", auth.Admin, s.replayDLQ)
-			s.handle("DELETE /dlq/{queue}", auth.Admin, s.purgeDLQ)
-		}
-		if s.cfg.Console != nil {
-			s.mux.Handle("GET /{$}", s.cfg.Console)
-			s.mux.Handle("GET "+console.AssetPrefix, s.cfg.Console)
-		}
+		s.handle(rt.pattern, rt.scope, rt.handler(s).ServeHTTP)
 	}
 	s.handle("/", anyScope, s.fallback)
+}
+
+// Route is one endpoint of the API as Routes lists it.
+type Route struct {
+	// Method and Path as the mux has them: GET, /events/{id}; "/{$}" is
+	// the root alone, a Path ending in "/" everything below it.
+	Method, Path string
+	// Scope is what an API key needs: "ingest", "read" or "admin"; "any"
+	// for a valid key of any scope; "none" for none (open to all).
+	Scope string
+}
+
+// Routes lists every endpoint a Server can serve, whatever its Config
+// turns on: the API's contract, which its OpenAPI document describes.
+func Routes() []Route {
+	out := make([]Route, len(routeTable))
+	for i, rt := range routeTable {
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		out[i] = Route{Method: method, Path: path}
+		switch rt.scope {
+		case open:
+			out[i].Scope = "none"
+		case anyScope:
+			out[i].Scope = "any"
+		default:
+			out[i].Scope = rt.scope.String()
+		}
+	}
+	return out
 }
 
 // handle registers h behind the key check for need: open endpoints take

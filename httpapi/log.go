@@ -16,25 +16,12 @@ import (
 
 	"github.com/chronicle-audit/chronicle"
 	"github.com/chronicle-audit/chronicle/api"
-	"github.com/chronicle-audit/chronicle/auth"
 	"github.com/chronicle-audit/chronicle/integrity"
 )
 
 // The verifiable log over HTTP: its key, its signed checkpoints, proofs
 // of inclusion and consistency, receipts, the stored leaf hashes, the
 // whole log in order (export), and redaction.
-
-func (s *Server) logRoutes() {
-	s.handle("GET /log/key", auth.Read, s.logKey)
-	s.handle("GET /log/checkpoint", auth.Read, s.latestCheckpoint)
-	s.handle("GET /log/checkpoints", auth.Read, s.listCheckpoints)
-	s.handle("GET /log/consistency", auth.Read, s.consistency)
-	s.handle("GET /log/leaves", auth.Read, s.leaves)
-	s.handle("GET /events/{id}/proof", auth.Read, s.proof)
-	s.handle("GET /events/{id}/receipt", auth.Read, s.receipt)
-	s.handle("GET /events/export", auth.Read, s.export)
-	s.handle("POST /events/{id}/redact", auth.Admin, s.redact)
-}
 
 // maxLeaves bounds the leaf hashes of one GET /log/leaves.
 const maxLeaves = 10_000
