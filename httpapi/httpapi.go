@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,17 @@ type Config struct {
 	// BodyTimeout bounds the time a client may take to send a request
 	// body. Defaults to DefaultBodyTimeout.
 	BodyTimeout time.Duration
+	// StreamPoll is how often an event stream looks for new events in
+	// the log. Defaults to DefaultStreamPoll.
+	StreamPoll time.Duration
+	// StreamHeartbeat is how long an event stream may send nothing: then
+	// it sends a comment line, so proxies keep it open. Defaults to
+	// DefaultStreamHeartbeat.
+	StreamHeartbeat time.Duration
+	// StallTimeout is how long a client of an export or an event stream
+	// may take to accept one page: one that stops reading is
+	// disconnected. Defaults to DefaultStallTimeout.
+	StallTimeout time.Duration
 	// Now is the clock of idempotency records. Defaults to time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
@@ -113,6 +125,15 @@ func (c *Config) withDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.StreamPoll <= 0 {
+		c.StreamPoll = DefaultStreamPoll
+	}
+	if c.StreamHeartbeat <= 0 {
+		c.StreamHeartbeat = DefaultStreamHeartbeat
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = DefaultStallTimeout
+	}
 }
 
 // Server is the HTTP handler of Chronicle.
@@ -122,13 +143,16 @@ type Server struct {
 	draining atomic.Bool
 	inflight chan struct{}
 	buffered *budget // bytes held by request bodies
+	// closing is closed by Drain: event streams end.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	cfg.withDefaults()
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), inflight: make(chan struct{}, cfg.MaxInflight),
-		buffered: &budget{limit: cfg.MaxBufferedBytes}}
+		buffered: &budget{limit: cfg.MaxBufferedBytes}, closing: make(chan struct{})}
 	s.routes()
 	return s
 }
@@ -151,6 +175,7 @@ func (s *Server) routes() {
 		}
 		s.handle("GET /events", auth.Read, s.listEvents)
 		s.handle("GET /events/count", auth.Read, s.countEvents)
+		s.handle("GET /events/stream", auth.Read, s.stream)
 		s.handle("GET /events/{id}", auth.Read, s.getEvent)
 		s.handle("GET /whoami", anyScope, s.whoami)
 		s.handle("GET /entities", auth.Read, s.listEntities)
@@ -228,8 +253,13 @@ func (s *Server) reject(r *http.Request, reason string) {
 }
 
 // Drain makes every new request answer 503 while the process shuts down;
-// requests already running finish normally.
-func (s *Server) Drain() { s.draining.Store(true) }
+// requests already running finish normally, and event streams end (with
+// a last message saying so), so a graceful shutdown does not wait on
+// them.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.closeOnce.Do(func() { close(s.closing) })
+}
 
 type ctxKey int
 
