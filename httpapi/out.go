@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -305,9 +307,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			}
 			if buf.Len() > 0 {
 				if werr := s.writePage(rc, w, buf.Bytes()); werr != nil {
-					if ctx.Err() == nil {
-						l.Warn("event stream: the client does not read; disconnected", "seq", from, "err", werr)
-					}
+					stalled(l, werr, from)
 					return
 				}
 				lastWrite = time.Now()
@@ -332,12 +332,19 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		if time.Since(lastWrite) >= s.cfg.StreamHeartbeat {
 			if err := s.writePage(rc, w, []byte(": heartbeat\n\n")); err != nil {
-				if ctx.Err() == nil {
-					l.Warn("event stream: the client does not read; disconnected", "seq", from, "err", err)
-				}
+				stalled(l, err, from)
 				return
 			}
 			lastWrite = time.Now()
 		}
+	}
+}
+
+// stalled logs a stream whose write failed: a client that stopped
+// reading (its write timed out) is worth a warning; one that left is
+// not.
+func stalled(l *slog.Logger, err error, seq int64) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		l.Warn("event stream: the client does not read; disconnected", "stall_timeout_exceeded", true, "next_seq", seq)
 	}
 }
