@@ -26,7 +26,7 @@ import (
 )
 
 // BenchmarkExport measures GET /events/export over the SQLite and the
-// PostgreSQL store: CHRONICLE_BENCH_EXPORT_EVENTS events (default
+// PostgreSQL store: CHRONICLE_TEST_EXPORT_EVENTS events (default
 // 100,000; the README's figures use 1,000,000) are stored straight into
 // the store first, untimed, ten actors taking turns and one event in
 // 10,000 with a correlation id of its own. Each export runs through a
@@ -34,15 +34,15 @@ import (
 // it reports events/s, the process's peak RSS during the export
 // (VmHWM, reset before it) and that peak less the RSS before it.
 //
-//	CHRONICLE_BENCH_EXPORT_EVENTS=1000000 go test -run '^$' -bench Export -benchtime 1x -timeout 2h ./httpapi/
+//	CHRONICLE_TEST_EXPORT_EVENTS=1000000 go test -run '^$' -bench Export -benchtime 1x -timeout 2h ./httpapi/
 //
 // (PostgreSQL: CHRONICLE_TEST_DATABASE_URL, as scripts/test.sh sets it.)
 func BenchmarkExport(b *testing.B) {
 	n := 100_000
-	if v := os.Getenv("CHRONICLE_BENCH_EXPORT_EVENTS"); v != "" {
+	if v := os.Getenv("CHRONICLE_TEST_EXPORT_EVENTS"); v != "" {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil || n < 1 {
-			b.Fatalf("CHRONICLE_BENCH_EXPORT_EVENTS=%q: want a positive integer", v)
+			b.Fatalf("CHRONICLE_TEST_EXPORT_EVENTS=%q: want a positive integer", v)
 		}
 	}
 	stores := map[string]func(b *testing.B) chronicle.Store{
