@@ -95,6 +95,10 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		logger(r).Warn("export cut off", "err", err)
 	}
 	var trailer api.ExportTrailer
+	// The answer's headers go at once, before a sparse filter's first
+	// match: the client knows the export has begun.
+	w.WriteHeader(http.StatusOK)
+	rc.Flush()
 	if err := s.writePage(rc, w, out.header()); err != nil {
 		cutOff(err)
 		return

@@ -304,10 +304,14 @@ WHERE l.seq >= $1 AND l.seq < $2 ORDER BY l.seq LIMIT $3`, from, to, limit)
 // EventsInLogMatching implements chronicle.Log. seq lives in log_leaves,
 // not with the event (the integrator gives it after the event is
 // stored), so a page walks a window of log_leaves in seq order
-// (index-only, migration 00010) and filters the events it joins by
-// primary key: a call reads at most chronicle.LogScanWindow places, and
-// the planner may instead start from a filter's index when that is
-// cheaper.
+// (index-only, migration 00010) and looks up each event by its primary
+// key, filtering it there: a call reads at most chronicle.LogScanWindow
+// places, whatever the filter. The lookup is a LATERAL subquery that the
+// planner cannot flatten (OFFSET 0): as a plain join, a filter on a
+// column of many values (actor) makes it scan audit_events whole for
+// each page, estimating random reads dearer than they are. A correlation
+// group is small, so that filter keeps the plain join, served by its
+// index.
 func (s *Store) EventsInLogMatching(ctx context.Context, f chronicle.EventFilter, from, to int64, limit int) ([]*chronicle.Event, int64, error) {
 	from = max(from, 0)
 	end := min(to, from+chronicle.LogScanWindow)
@@ -325,6 +329,16 @@ func (s *Store) EventsInLogMatching(ctx context.Context, f chronicle.EventFilter
 	}
 	q := `SELECT ` + eventColumns + `, l.seq, redaction FROM log_leaves l JOIN audit_events ON audit_events.id = l.event_id` +
 		cond + fmt.Sprintf(` ORDER BY l.seq LIMIT %d`, limit)
+	if f.CorrelationID == "" {
+		inner := ` WHERE audit_events.id = l.event_id`
+		if w != "" {
+			inner += " AND " + strings.TrimPrefix(w, " WHERE ")
+		}
+		q = `SELECT ` + prefixed("e.", eventColumns) + `, l.seq, e.redaction
+FROM (SELECT seq, event_id FROM log_leaves` + fmt.Sprintf(` WHERE seq >= $%d AND seq < $%d`, n+1, n+2) + ` ORDER BY seq) l
+CROSS JOIN LATERAL (SELECT ` + eventColumns + `, redaction FROM audit_events` + inner + ` OFFSET 0) e
+ORDER BY l.seq LIMIT ` + fmt.Sprint(limit)
+	}
 	// Planned for its values, as Events: a generic plan would be chosen
 	// for an average filter.
 	args = append([]any{pgx.QueryExecModeCacheDescribe}, args...)
@@ -353,6 +367,15 @@ func (s *Store) EventsInLogMatching(ctx context.Context, f chronicle.EventFilter
 		end = *out[len(out)-1].Seq + 1
 	}
 	return out, end, nil
+}
+
+// prefixed qualifies each of a list of columns with p.
+func prefixed(p, columns string) string {
+	cols := strings.Split(columns, ", ")
+	for i, c := range cols {
+		cols[i] = p + c
+	}
+	return strings.Join(cols, ", ")
 }
 
 // SaveCheckpoint implements chronicle.Log.
