@@ -78,7 +78,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	if to < 0 || to > size {
 		to = size // the log as it is now: an export has an end
 	}
-	var out exportWriter = &ndjsonWriter{}
+	var out exportWriter = newNDJSONWriter()
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	if format == "csv" {
 		out = newCSVWriter()
@@ -167,17 +167,22 @@ type exportWriter interface {
 	flush() []byte
 }
 
-type ndjsonWriter struct{ buf bytes.Buffer }
+type ndjsonWriter struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+func newNDJSONWriter() *ndjsonWriter {
+	n := &ndjsonWriter{}
+	n.enc = json.NewEncoder(&n.buf)
+	return n
+}
 
 func (n *ndjsonWriter) header() []byte { return nil }
 
-func (n *ndjsonWriter) event(e *chronicle.Event) error {
-	return json.NewEncoder(&n.buf).Encode(e)
-}
+func (n *ndjsonWriter) event(e *chronicle.Event) error { return n.enc.Encode(e) }
 
-func (n *ndjsonWriter) trailer(t api.ExportTrailer) error {
-	return json.NewEncoder(&n.buf).Encode(t)
-}
+func (n *ndjsonWriter) trailer(t api.ExportTrailer) error { return n.enc.Encode(t) }
 
 func (n *ndjsonWriter) flush() []byte {
 	b := bytes.Clone(n.buf.Bytes())
