@@ -385,3 +385,60 @@ func TestStreamStalledClient(t *testing.T) {
 		}
 	}
 }
+
+// On PostgreSQL with several processes (two API processes, two
+// consumers storing concurrently, each with an integrator that may take
+// over), a stream on either API process sends every event once, in the
+// log's order, whichever process stored it.
+func TestStreamAcrossProcessesOnPostgres(t *testing.T) {
+	t.Parallel()
+	c := newPGCluster(t)
+	a, b := c.producer(), c.producer()
+	c.consumer("default")
+	c.consumer("default")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	_, sa := openSSE(t, ctx, a.url+"/events/stream?from_seq=0&action=step", "")
+	_, sb := openSSE(t, ctx, b.url+"/events/stream?from_seq=0&action=step", "")
+	const n = 600
+	for from := 0; from < n; from += 100 {
+		p := a
+		if from%200 == 100 {
+			p = b
+		}
+		postBatch(t, p, from, from+100, func(i int) string {
+			return fmt.Sprintf(`{"actor":"a@example.com","action":"step","resource_type":"job","resource_id":"%d"}`, i)
+		})
+	}
+	read := func(s sseReader) []string {
+		t.Helper()
+		var ids []string
+		for len(ids) < n {
+			m, err := s.next()
+			if err != nil {
+				t.Fatalf("the stream ended after %d events: %v", len(ids), err)
+			}
+			if m.data == "" {
+				continue
+			}
+			if m.id != strconv.Itoa(len(ids)) {
+				t.Fatalf("event %d of the stream has id %q: a gap or a duplicate", len(ids), m.id)
+			}
+			var e event
+			json.Unmarshal([]byte(m.data), &e)
+			ids = append(ids, e.ResourceID)
+		}
+		return ids
+	}
+	fromA, fromB := read(sa), read(sb)
+	if !slices.Equal(fromA, fromB) {
+		t.Fatal("the two processes stream the log in different orders")
+	}
+	seen := map[string]bool{}
+	for _, id := range fromA {
+		seen[id] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct events of %d", len(seen), n)
+	}
+}
