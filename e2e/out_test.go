@@ -369,6 +369,9 @@ func TestStreamStalledClient(t *testing.T) {
 	if got >= int64(n*len(big)) {
 		t.Fatalf("the client got %d bytes: the whole log, so it was never stalled", got)
 	}
+	if m := string(p.do("GET", "/metrics", "").Body); !strings.Contains(m, "chronicle_event_streams_stalled_total 1") {
+		t.Errorf("the stalled stream is not counted in the metrics")
+	}
 	// The service goes on: a new stream gets new events.
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()

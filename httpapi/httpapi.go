@@ -146,6 +146,9 @@ type Server struct {
 	// closing is closed by Drain: event streams end.
 	closing   chan struct{}
 	closeOnce sync.Once
+	// streams counts the open event streams; stalled, those cut off
+	// because their client stopped reading.
+	streams, stalled atomic.Int64
 }
 
 // New returns a Server for cfg.
@@ -154,6 +157,12 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), inflight: make(chan struct{}, cfg.MaxInflight),
 		buffered: &budget{limit: cfg.MaxBufferedBytes}, closing: make(chan struct{})}
 	s.routes()
+	if m := cfg.Metrics; m != nil && !cfg.HealthOnly {
+		m.GaugeFunc("chronicle_event_streams", "Open event streams (GET /events/stream).",
+			func() float64 { return float64(s.streams.Load()) })
+		m.CounterFunc("chronicle_event_streams_stalled_total", "Event streams and exports disconnected because their client stopped reading (CHRONICLE_STALL_TIMEOUT).",
+			func() float64 { return float64(s.stalled.Load()) })
+	}
 	return s
 }
 

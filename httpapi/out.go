@@ -92,6 +92,9 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	rc.SetReadDeadline(time.Time{})
 	cutOff := func(err error) {
 		// Too late for a status: the missing trailer says it.
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.stalled.Add(1)
+		}
 		logger(r).Warn("export cut off", "err", err)
 	}
 	var trailer api.ExportTrailer
@@ -275,6 +278,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -316,7 +321,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			}
 			if buf.Len() > 0 {
 				if werr := s.writePage(rc, w, buf.Bytes()); werr != nil {
-					stalled(l, werr, from)
+					s.stalledStream(l, werr, from)
 					return
 				}
 				lastWrite = time.Now()
@@ -341,7 +346,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		if time.Since(lastWrite) >= s.cfg.StreamHeartbeat {
 			if err := s.writePage(rc, w, []byte(": heartbeat\n\n")); err != nil {
-				stalled(l, err, from)
+				s.stalledStream(l, err, from)
 				return
 			}
 			lastWrite = time.Now()
@@ -349,11 +354,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// stalled logs a stream whose write failed: a client that stopped
-// reading (its write timed out) is worth a warning; one that left is
-// not.
-func stalled(l *slog.Logger, err error, seq int64) {
+// stalledStream logs and counts a stream whose write failed because its
+// client stopped reading (the write timed out); one that left is not
+// worth a word.
+func (s *Server) stalledStream(l *slog.Logger, err error, seq int64) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
+		s.stalled.Add(1)
 		l.Warn("event stream: the client does not read; disconnected", "stall_timeout_exceeded", true, "next_seq", seq)
 	}
 }
