@@ -28,6 +28,17 @@ type Log interface {
 	// EventsInLog returns the events with from <= seq < to, in seq order,
 	// at most limit of them.
 	EventsInLog(ctx context.Context, from, to int64, limit int) ([]*Event, error)
+	// EventsInLogMatching returns the events with from <= seq < to that
+	// match f (its After and Limit play no part), in seq order, at most
+	// limit of them, and next: every event with from <= seq < next has
+	// been looked at, so a reader goes on at next, and next == to when
+	// the range is done. A call may look at a window of the range only,
+	// and return fewer than limit events, even none, with next < to:
+	// each call's work is bounded, and a sparse filter costs one pass
+	// over the range in all, never a scan per page. to is at most the
+	// log's size (LogSize): a place beyond it holds no event yet, and
+	// one may come.
+	EventsInLogMatching(ctx context.Context, f EventFilter, from, to int64, limit int) (events []*Event, next int64, err error)
 	// SaveCheckpoint keeps a signed checkpoint of the tree at size. A
 	// store keeps one per size: a second for a size it has is ignored.
 	SaveCheckpoint(ctx context.Context, c *Checkpoint) error
@@ -85,3 +96,7 @@ const EventTypeRedaction = "chronicle.redaction"
 func (e *Event) Redact(r Redaction) {
 	*e = Event{ID: e.ID, Timestamp: e.Timestamp, EventType: e.EventType, Seq: e.Seq, Redacted: &r}
 }
+
+// LogScanWindow is how many places of the log one EventsInLogMatching
+// call looks at, at most: what bounds a call whose filter matches little.
+const LogScanWindow = 10_000

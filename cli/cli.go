@@ -2,7 +2,7 @@
 // the service (serve, producer, consumer), manage its store (migrate),
 // show its configuration (info, routes, consumers), inspect the broker
 // (queues, exchanges, dlq) and talk to a running service (post, ingest,
-// send, flood, events, health, bench). Output goes to injected writers so
+// send, flood, events, export, tail, health, bench). Output goes to injected writers so
 // tests run the real commands.
 package cli
 
@@ -33,6 +33,9 @@ type Env struct {
 	LookupEnv config.Lookup
 	// IsTerminal says whether Stdout is a terminal (progress bars).
 	IsTerminal bool
+	// StderrIsTerminal says whether Stderr is a terminal: progress lines
+	// go there only then.
+	StderrIsTerminal bool
 }
 
 type command struct {
@@ -48,7 +51,7 @@ type command struct {
 func commandTable() map[string]*command {
 	table := map[string]*command{}
 	register := func(c *command) { table[c.name] = c }
-	for _, add := range []func(func(*command)){serveCommands, postCommands, floodCommands, eventsCommands, showCommands, brokerCommands, dlqCommands, migrateCommands, benchCommands, logCommands} {
+	for _, add := range []func(func(*command)){serveCommands, postCommands, floodCommands, eventsCommands, showCommands, brokerCommands, dlqCommands, migrateCommands, benchCommands, logCommands, outCommands} {
 		add(register)
 	}
 	return table

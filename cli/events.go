@@ -27,14 +27,7 @@ func eventsCommands(register func(*command)) {
 			addClientFlags(fs)
 			fs.String("id", "", "show this one event, every field")
 			fs.Bool("history", false, "with --id: the event's Message History as a timeline")
-			for _, f := range eventFilters {
-				fs.String(f.flag, "", f.usage)
-			}
-			fs.String("resource-id", "", "only events on this resource id (may be empty)")
-			fs.String("since", "", "only events received at or after this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration ago (90m)")
-			fs.String("until", "", "only events received before this time: RFC 3339 or a duration ago")
-			fs.String("occurred-since", "", "only events that occurred at or after this time (their occurred_at): RFC 3339 or a duration ago")
-			fs.String("occurred-until", "", "only events that occurred before this time: RFC 3339 or a duration ago")
+			addFilterFlags(fs)
 			fs.Int("limit", 0, fmt.Sprintf("events per page, 1 to %d (default: the service's %d; with --all %d)", chronicle.MaxLimit, chronicle.DefaultLimit, chronicle.MaxLimit))
 			fs.Bool("all", false, "follow the Link header through every page")
 		},
@@ -46,6 +39,19 @@ func eventsCommands(register func(*command)) {
 		flags:   addClientFlags,
 		run:     runHealth,
 	})
+}
+
+// addFilterFlags declares the filters of GET /events: those of events,
+// export and tail.
+func addFilterFlags(fs *flag.FlagSet) {
+	for _, f := range eventFilters {
+		fs.String(f.flag, "", f.usage)
+	}
+	fs.String("resource-id", "", "only events on this resource id (may be empty)")
+	fs.String("since", "", "only events received at or after this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration ago (90m)")
+	fs.String("until", "", "only events received before this time: RFC 3339 or a duration ago")
+	fs.String("occurred-since", "", "only events that occurred at or after this time (their occurred_at): RFC 3339 or a duration ago")
+	fs.String("occurred-until", "", "only events that occurred before this time: RFC 3339 or a duration ago")
 }
 
 // eventFilters are the exact-match filters of GET /events, by flag;

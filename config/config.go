@@ -127,6 +127,10 @@ type Config struct {
 	// BodyTimeout bounds the time a client may take to send a request
 	// body (CHRONICLE_BODY_TIMEOUT). Defaults to httpapi.DefaultBodyTimeout.
 	BodyTimeout time.Duration
+	// StallTimeout is how long a client of an export or an event stream
+	// may take to accept one page before it is disconnected
+	// (CHRONICLE_STALL_TIMEOUT). Defaults to httpapi.DefaultStallTimeout.
+	StallTimeout time.Duration
 	// MaxInflight bounds POST /events requests in process at once
 	// (CHRONICLE_MAX_INFLIGHT); beyond it they get 429. Defaults to
 	// httpapi.DefaultMaxInflight.
@@ -191,6 +195,7 @@ func FromEnv(lookup Lookup) (*Config, error) {
 		MaxInflight:      p.integer("CHRONICLE_MAX_INFLIGHT", httpapi.DefaultMaxInflight, 1, 1_000_000),
 		MaxBufferedBytes: int64(p.integer("CHRONICLE_MAX_BUFFERED_BYTES", httpapi.DefaultMaxBufferedBytes, 1<<20, 1<<40)),
 		BodyTimeout:      p.duration("CHRONICLE_BODY_TIMEOUT", httpapi.DefaultBodyTimeout),
+		StallTimeout:     p.duration("CHRONICLE_STALL_TIMEOUT", httpapi.DefaultStallTimeout),
 		IdempotencyTTL:   p.duration("CHRONICLE_IDEMPOTENCY_TTL", 24*time.Hour),
 		APIKeysFile:      p.str("CHRONICLE_API_KEYS_FILE", ""),
 
@@ -351,6 +356,7 @@ func (c *Config) Settings() []Setting {
 	s = append(s, Setting{"CHRONICLE_MAX_INFLIGHT", strconv.Itoa(c.MaxInflight)},
 		Setting{"CHRONICLE_MAX_BUFFERED_BYTES", strconv.FormatInt(c.MaxBufferedBytes, 10)},
 		Setting{"CHRONICLE_BODY_TIMEOUT", c.BodyTimeout.String()},
+		Setting{"CHRONICLE_STALL_TIMEOUT", c.StallTimeout.String()},
 		Setting{"CHRONICLE_IDEMPOTENCY_TTL", c.IdempotencyTTL.String()},
 		Setting{"CHRONICLE_OCCURRED_AT_MAX_FUTURE", c.OccurredMaxFuture.String()},
 		Setting{"CHRONICLE_OCCURRED_AT_MAX_PAST", c.OccurredMaxPast.String()},

@@ -113,7 +113,7 @@ func TestConsoleEvents(t *testing.T) {
 		tb.open(p.url + "/")
 		tb.wait("the first page", `document.querySelectorAll('#events tbody tr[data-id]').length === 100`)
 		tb.do(chromedp.Click(chromedp.ID("tail")))
-		tb.wait("the tail to poll", `document.querySelector('#tail-state').textContent === 'polling, live'`)
+		tb.wait("the tail to stream", `document.querySelector('#tail-state').textContent === 'streaming, live'`)
 		var a struct{ ID string }
 		p.do("POST", "/events", `{"actor":"dave@example.com","action":"login","resource_type":"security","resource_id":"s-9",
 			"correlation_id":"order-3","entity_key":"org:acme","metadata":{"ip":"192.0.2.7","client":"cli"}}`).json(t, &a)
@@ -347,7 +347,7 @@ func TestConsoleShowsMarkupAsText(t *testing.T) {
 	tb.wait("the event", `document.querySelectorAll('#events tbody tr[data-id]').length === 1`)
 	// The same event again, through the live tail.
 	tb.do(chromedp.Click(chromedp.ID("tail")))
-	tb.wait("the tail to poll", `document.querySelector('#tail-state').textContent === 'polling, live'`)
+	tb.wait("the tail to stream", `document.querySelector('#tail-state').textContent === 'streaming, live'`)
 	var a struct{ ID string }
 	p.do("POST", "/events", string(evt)).json(t, &a)
 	tb.wait("the tailed event", fmt.Sprintf(`document.querySelector('#events tbody tr').dataset.id === %q`, a.ID))

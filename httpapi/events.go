@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,18 +24,20 @@ func query(r *http.Request) (url.Values, error) {
 	return q, nil
 }
 
-// Query parameters of GET /events.
-var listParams = map[string]bool{
+// filterParams are the query parameters of GET /events's filters.
+var filterParams = map[string]bool{
 	"actor": true, "action": true, "event_type": true, "resource_type": true, "resource_id": true,
-	"correlation_id": true, "entity_key": true, "since": true, "until": true, "limit": true, "cursor": true,
+	"correlation_id": true, "entity_key": true, "since": true, "until": true,
 	"occurred_since": true, "occurred_until": true,
 }
 
-// parseFilter reads GET /events's query. An unknown parameter is an
-// error: a misspelt filter must not silently return everything.
-func parseFilter(q url.Values) (chronicle.EventFilter, error) {
+// parseFilter reads the filters of GET /events from q, with limit and
+// cursor when paged (a listing); extra are the endpoint's other
+// parameters, which it reads itself. An unknown parameter is an error: a
+// misspelt filter must not silently return everything.
+func parseFilter(q url.Values, paged bool, extra ...string) (chronicle.EventFilter, error) {
 	for k := range q {
-		if !listParams[k] {
+		if !filterParams[k] && !(paged && (k == "limit" || k == "cursor")) && !slices.Contains(extra, k) {
 			return chronicle.EventFilter{}, chronicle.Errorf(chronicle.ErrInvalid, "unknown query parameter %q", k)
 		}
 	}
@@ -109,7 +112,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	f, err := parseFilter(q)
+	f, err := parseFilter(q, true)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -143,7 +146,7 @@ func (s *Server) countEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "count takes the filters of GET /events, not limit or cursor"))
 		return
 	}
-	f, err := parseFilter(q)
+	f, err := parseFilter(q, false)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -86,6 +87,17 @@ type Config struct {
 	// BodyTimeout bounds the time a client may take to send a request
 	// body. Defaults to DefaultBodyTimeout.
 	BodyTimeout time.Duration
+	// StreamPoll is how often an event stream looks for new events in
+	// the log. Defaults to DefaultStreamPoll.
+	StreamPoll time.Duration
+	// StreamHeartbeat is how long an event stream may send nothing: then
+	// it sends a comment line, so proxies keep it open. Defaults to
+	// DefaultStreamHeartbeat.
+	StreamHeartbeat time.Duration
+	// StallTimeout is how long a client of an export or an event stream
+	// may take to accept one page: one that stops reading is
+	// disconnected. Defaults to DefaultStallTimeout.
+	StallTimeout time.Duration
 	// Now is the clock of idempotency records. Defaults to time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
@@ -114,6 +126,15 @@ func (c *Config) withDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.StreamPoll <= 0 {
+		c.StreamPoll = DefaultStreamPoll
+	}
+	if c.StreamHeartbeat <= 0 {
+		c.StreamHeartbeat = DefaultStreamHeartbeat
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = DefaultStallTimeout
+	}
 }
 
 // Server is the HTTP handler of Chronicle.
@@ -123,14 +144,26 @@ type Server struct {
 	draining atomic.Bool
 	inflight chan struct{}
 	buffered *budget // bytes held by request bodies
+	// closing is closed by Drain: event streams end.
+	closing   chan struct{}
+	closeOnce sync.Once
+	// streams counts the open event streams; stalled, those cut off
+	// because their client stopped reading.
+	streams, stalled atomic.Int64
 }
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	cfg.withDefaults()
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), inflight: make(chan struct{}, cfg.MaxInflight),
-		buffered: &budget{limit: cfg.MaxBufferedBytes}}
+		buffered: &budget{limit: cfg.MaxBufferedBytes}, closing: make(chan struct{})}
 	s.routes()
+	if m := cfg.Metrics; m != nil && !cfg.HealthOnly {
+		m.GaugeFunc("chronicle_event_streams", "Open event streams (GET /events/stream).",
+			func() float64 { return float64(s.streams.Load()) })
+		m.CounterFunc("chronicle_event_streams_stalled_total", "Event streams and exports disconnected because their client stopped reading (CHRONICLE_STALL_TIMEOUT).",
+			func() float64 { return float64(s.stalled.Load()) })
+	}
 	return s
 }
 
@@ -173,6 +206,7 @@ var routeTable = []route{
 		served: func(c *Config) bool { return c.Publisher != nil }},
 	{pattern: "GET /events", scope: auth.Read, handler: bound((*Server).listEvents)},
 	{pattern: "GET /events/count", scope: auth.Read, handler: bound((*Server).countEvents)},
+	{pattern: "GET /events/stream", scope: auth.Read, handler: bound((*Server).stream)},
 	{pattern: "GET /events/{id}", scope: auth.Read, handler: bound((*Server).getEvent)},
 	{pattern: "GET /whoami", scope: anyScope, handler: bound((*Server).whoami)},
 	{pattern: "GET /entities", scope: auth.Read, handler: bound((*Server).listEntities)},
@@ -293,8 +327,13 @@ func (s *Server) reject(r *http.Request, reason string) {
 }
 
 // Drain makes every new request answer 503 while the process shuts down;
-// requests already running finish normally.
-func (s *Server) Drain() { s.draining.Store(true) }
+// requests already running finish normally, and event streams end (with
+// a last message saying so), so a graceful shutdown does not wait on
+// them.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.closeOnce.Do(func() { close(s.closing) })
+}
 
 type ctxKey int
 

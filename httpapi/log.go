@@ -241,68 +241,6 @@ func (s *Server) receipt(w http.ResponseWriter, r *http.Request) {
 	writeText(w, rc.Marshal())
 }
 
-// exportPage is how many events an export reads at once.
-const exportPage = 1000
-
-// export streams the log's events in seq order as NDJSON, one page at a
-// time (memory stays flat however long the log), and ends with a trailer
-// line: a reader without it knows the export was cut off.
-func (s *Server) export(w http.ResponseWriter, r *http.Request) {
-	p, err := params(r, "format", "from_seq", "to_seq")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f := p.Get("format"); f != "" && f != "ndjson" {
-		s.fail(w, r, chronicle.Errorf(chronicle.ErrInvalid, "format must be ndjson"))
-		return
-	}
-	from, err := p.int64("from_seq", 0, 0)
-	to, err2 := p.int64("to_seq", -1, 0)
-	if err = errors.Join(err, err2); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ctx := r.Context()
-	if to < 0 {
-		// The log as it is now: an export has an end.
-		if to, err = s.cfg.Store.LogSize(ctx); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	rc := http.NewResponseController(w)
-	enc := json.NewEncoder(w)
-	var trailer api.ExportTrailer
-	for from < to {
-		page, err := s.cfg.Store.EventsInLog(ctx, from, to, exportPage)
-		if err != nil {
-			// Too late for a status: the missing trailer says it.
-			logger(r).Warn("export cut off", "err", err)
-			return
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, e := range page {
-			if err := s.keepLeaf(ctx, e); err != nil {
-				logger(r).Warn("export cut off", "err", err)
-				return
-			}
-			if err := enc.Encode(e); err != nil {
-				return
-			}
-		}
-		trailer.Trailer.Count += int64(len(page))
-		last := *page[len(page)-1].Seq
-		trailer.Trailer.LastSeq = &last
-		from = last + 1
-		rc.Flush()
-	}
-	enc.Encode(trailer)
-}
-
 // maxReason bounds a redaction's reason.
 const maxReason = 1000
 

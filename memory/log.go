@@ -74,6 +74,25 @@ func (s *Store) EventsInLog(_ context.Context, from, to int64, limit int) ([]*ch
 	return out, nil
 }
 
+// EventsInLogMatching implements chronicle.Log.
+func (s *Store) EventsInLogMatching(_ context.Context, f chronicle.EventFilter, from, to int64, limit int) ([]*chronicle.Event, int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	from = max(from, 0)
+	end := min(to, int64(len(s.log.ids)), from+chronicle.LogScanWindow)
+	var out []*chronicle.Event
+	for seq := from; seq < end; seq++ {
+		e := s.byID[s.log.ids[seq]]
+		if (f.Since.IsZero() || !e.Timestamp.Before(f.Since)) && matches(e, &f) {
+			out = append(out, e.Clone())
+			if len(out) == limit {
+				return out, seq + 1, nil
+			}
+		}
+	}
+	return out, max(end, from), nil
+}
+
 // SaveCheckpoint implements chronicle.Log.
 func (s *Store) SaveCheckpoint(_ context.Context, c *chronicle.Checkpoint) error {
 	s.mu.Lock()

@@ -141,6 +141,7 @@ func (s *Service) serve() error {
 		MaxInflight:      c.MaxInflight,
 		MaxBufferedBytes: c.MaxBufferedBytes,
 		BodyTimeout:      c.BodyTimeout,
+		StallTimeout:     c.StallTimeout,
 		Version:          buildVersion(),
 		Logger:           s.logger,
 	}

@@ -108,6 +108,10 @@ export function eventsView(root, params, ctx) {
   let floor = null;
   let shown = 0;
   let total = null;
+  // lastSeq is the newest place in the log among the events shown: the
+  // tail starts after it, so nothing stored since the page loaded is
+  // missed.
+  let lastSeq = null;
 
   const say = () => {
     const start = back.length * Number(limit);
@@ -133,13 +137,12 @@ export function eventsView(root, params, ctx) {
     tail = startTail({
       params: filters,
       seen,
-      newest: tbody.querySelector('tr[data-id]')?.dataset.ts ?? '',
+      after: lastSeq,
       keep: e => !floor || newestFirst(e, floor) < 0,
       onEvents: events => insert(events),
       onState: (how, detail) => {
         tailState.textContent = how === 'retrying' ? `retrying (${detail})` : `${how}, live`;
       },
-      onGap: () => ctx.toast('More events arrived than the live tail shows at once: search again to see them all.'),
       onError: err => {
         tailState.textContent = `stopped: ${err.message}`;
         tailButton.setAttribute('aria-pressed', 'false');
@@ -213,6 +216,7 @@ export function eventsView(root, params, ctx) {
       const {data, headers} = await api.request('GET', `/events?${q}`, {signal: ctx.signal});
       for (const e of data) {
         seen.add(e.id);
+        if (typeof e.seq === 'number' && (lastSeq === null || e.seq > lastSeq)) lastSeq = e.seq;
         tbody.append(eventRow(e, filters));
       }
       shown = data.length;

@@ -1,68 +1,57 @@
-// The live tail: events as they are stored, newest first. It reads the
-// service's event stream, GET /events/stream (Server-Sent Events, read
-// with fetch() because EventSource cannot send an Authorization header;
-// each event's id is a cursor, sent back as Last-Event-ID on reconnect).
-// Where the service has no stream (it answers 404, or anything that is
-// not an event stream) it polls GET /events for events newer than the
-// newest it has seen.
+// The live tail: events as they are stored. It reads the service's
+// event stream, GET /events/stream (Server-Sent Events, read with
+// fetch() because EventSource cannot send an Authorization header).
+// Each message's id is the event's seq in the log: the tail starts after
+// the newest seq already shown and, when the stream ends (the service
+// restarts, the network drops), reconnects with the last id as
+// Last-Event-ID, so it misses nothing and shows nothing twice.
 import * as api from './api.js';
-import {micros} from './format.js';
 
-export const pollInterval = 1000; // ms between polls
-const pollLimit = 200;            // events per poll
-const lateWindow = 60e6;          // µs: how late an event may be stored after a newer one and still be shown
-const maxBackoff = 30000;         // ms
+const maxBackoff = 30000; // ms
 
 // startTail follows the events that match params (the filters of GET
-// /events) and calls onEvents with those not in seen (a Set of ids,
-// kept up to date) that keep accepts, onState with a word on how it
-// follows ("streaming", "polling", "retrying"), and onGap when more
-// events came than one poll returns. newest is the receive time of the
-// newest event already shown, or ''. stop() ends it.
-export function startTail({params, seen, newest, keep = () => true, onEvents, onState, onGap, onError}) {
+// /events) after the seq after (a number, or null: from now), and calls
+// onEvents with those not in seen (a Set of ids, kept up to date) that
+// keep accepts, and onState with a word on how it follows ("streaming",
+// "retrying"). stop() ends it.
+export function startTail({params, seen, after = null, keep = () => true, onEvents, onState, onError}) {
   const controller = new AbortController();
   const signal = controller.signal;
   const filters = new URLSearchParams(params);
   filters.delete('limit');
   filters.delete('cursor');
-  const state = {newest: newest ?? '', lastEventId: ''};
+  const state = {lastEventId: after === null ? '' : String(after)};
   const isNew = e => e && e.id && !seen.has(e.id) && keep(e);
 
   const take = events => {
     const fresh = events.filter(isNew);
-    for (const e of fresh) {
-      seen.add(e.id);
-      if (!state.newest || micros(e.timestamp) > micros(state.newest)) state.newest = e.timestamp;
-    }
+    for (const e of fresh) seen.add(e.id);
     if (fresh.length) onEvents(fresh);
   };
 
   (async () => {
     let backoff = 1000;
-    for (;;) {
+    while (!signal.aborted) {
       try {
-        const streamed = await stream(filters, state, take, onState, signal);
-        if (!streamed) break; // no stream here: poll
-        backoff = 1000;       // the stream ended: reconnect, after a pause as EventSource does
+        await stream(filters, state, take, onState, signal);
+        backoff = 1000; // the stream ended: reconnect, after a pause as EventSource does
+        onState('retrying', 'the stream ended');
         await sleep(backoff, signal);
       } catch (err) {
         if (signal.aborted) return;
-        if (err.status === 401 || err.status === 403) return onError(err);
+        if (err.status >= 400 && err.status < 500 && err.status !== 429) return onError(err);
         onState('retrying', err.message);
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, maxBackoff);
       }
-      if (signal.aborted) return;
     }
-    await poll(filters, state, take, isNew, onState, onGap, onError, signal);
   })().catch(err => {
     if (!signal.aborted) onError(err);
   });
   return {stop: () => controller.abort()};
 }
 
-// stream reads the event stream until it ends; false when the service
-// has none.
+// stream reads the event stream until it ends.
 async function stream(filters, state, take, onState, signal) {
   const headers = {Accept: 'text/event-stream'};
   if (state.lastEventId) headers['Last-Event-ID'] = state.lastEventId;
@@ -78,10 +67,8 @@ async function stream(filters, state, take, onState, signal) {
     throw new api.ApiError(res.status, `the event stream answered ${res.status}`);
   }
   if (!res.ok || !type.startsWith('text/event-stream')) {
-    // 404, or another route's answer (GET /events/{id} refuses the
-    // filters with 400): this service has no stream.
     await res.body?.cancel();
-    return false;
+    throw new api.ApiError(res.status, `the event stream answered ${res.status} ${type}`);
   }
   onState('streaming');
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -90,7 +77,7 @@ async function stream(filters, state, take, onState, signal) {
   let id = null;
   for (;;) {
     const {value, done} = await reader.read();
-    if (done) return true;
+    if (done) return;
     buf += value;
     let nl;
     while ((nl = buf.indexOf('\n')) >= 0) {
@@ -116,38 +103,6 @@ async function stream(filters, state, take, onState, signal) {
       if (field === 'data') data.push(val);
       else if (field === 'id' && !val.includes('\0')) id = val;
     }
-  }
-}
-
-// poll asks GET /events, once per pollInterval, for the newest events,
-// reaching back lateWindow before the newest seen: consumers store
-// concurrently, so an event may be stored after a newer one.
-async function poll(filters, state, take, isNew, onState, onGap, onError, signal) {
-  let backoff = pollInterval;
-  while (!signal.aborted) {
-    const q = new URLSearchParams(filters);
-    q.set('limit', String(pollLimit));
-    if (state.newest) {
-      const from = micros(state.newest) - lateWindow;
-      if (!q.get('since') || micros(q.get('since')) < from) {
-        q.set('since', new Date(Math.floor(from / 1000)).toISOString());
-      }
-    }
-    try {
-      const {data} = await api.request('GET', `/events?${q}`, {signal});
-      // A full page whose oldest event is new may not hold every new one.
-      const gap = data.length === pollLimit && isNew(data.at(-1));
-      take(data);
-      if (gap) onGap();
-      onState('polling');
-      backoff = pollInterval;
-    } catch (err) {
-      if (signal.aborted) return;
-      if (err.status === 401 || err.status === 403 || err.status === 400) return onError(err);
-      onState('retrying', err.message);
-      backoff = Math.min(backoff * 2, maxBackoff);
-    }
-    await sleep(backoff, signal);
   }
 }
 
