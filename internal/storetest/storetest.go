@@ -48,6 +48,8 @@ func Exercise(t *testing.T, open Open) {
 		{"LogCheckpoints", testLogCheckpoints},
 		{"LogKeys", testLogKeys},
 		{"LogRedact", testLogRedact},
+		{"SinkCursors", testSinkCursors},
+		{"SinkReplay", testSinkReplay},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
