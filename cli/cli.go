@@ -48,7 +48,7 @@ type command struct {
 func commandTable() map[string]*command {
 	table := map[string]*command{}
 	register := func(c *command) { table[c.name] = c }
-	for _, add := range []func(func(*command)){serveCommands, postCommands, floodCommands, eventsCommands, showCommands, brokerCommands, dlqCommands, migrateCommands, benchCommands, logCommands} {
+	for _, add := range []func(func(*command)){serveCommands, postCommands, floodCommands, eventsCommands, showCommands, brokerCommands, dlqCommands, sinksCommands, migrateCommands, benchCommands, logCommands} {
 		add(register)
 	}
 	return table

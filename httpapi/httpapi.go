@@ -66,6 +66,9 @@ type Config struct {
 	Auth *auth.Source
 	// Metrics, when set, is served on /metrics and fed by every request.
 	Metrics *metrics.Metrics
+	// Sinks, when set, serves GET /sinks and POST /sinks/{name}/replay,
+	// and /health shows each sink.
+	Sinks SinkService
 	// Console, when set and the API is served, serves the web console:
 	// GET / and everything under console.AssetPrefix, without a key (the
 	// page and its assets hold no data; its data calls carry a key).
@@ -166,6 +169,10 @@ func (s *Server) routes() {
 			s.handle("GET /dlq/{queue}", auth.Admin, s.peekDLQ)
 			s.handle("POST /dlq/{queue}/replay", auth.Admin, s.replayDLQ)
 			s.handle("DELETE /dlq/{queue}", auth.Admin, s.purgeDLQ)
+		}
+		if s.cfg.Sinks != nil {
+			s.handle("GET /sinks", auth.Admin, s.listSinks)
+			s.handle("POST /sinks/{name}/replay", auth.Admin, s.replaySink)
 		}
 		if s.cfg.Console != nil {
 			s.mux.Handle("GET /{$}", s.cfg.Console)
@@ -379,6 +386,17 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		if err := p.Ping(r.Context()); err != nil {
 			fail(err)
 		}
+	}
+	if s.cfg.Sinks != nil {
+		// A failing sink is shown, not fatal: ingestion goes on, every
+		// event is kept, and the sink catches up when its receiver does.
+		size := int64(-1)
+		if status == http.StatusOK && s.cfg.Store != nil {
+			if n, err := s.cfg.Store.LogSize(r.Context()); err == nil {
+				size = n
+			}
+		}
+		resp.Sinks = s.cfg.Sinks.Health(size)
 	}
 	if s.draining.Load() {
 		resp.Status, status = "draining", http.StatusServiceUnavailable
