@@ -175,6 +175,11 @@ type runner struct {
 		close() error
 	}
 	log *slog.Logger
+	// ahead are events read from the log and not used yet, in seq
+	// order; aheadCaughtUp says whether the read that got them reached
+	// the log's end. Only the delivery loop uses them.
+	ahead         []*chronicle.Event
+	aheadCaughtUp bool
 
 	mu              sync.Mutex
 	status          string
@@ -257,6 +262,7 @@ func (r *runner) deliverLeased(ctx context.Context, lease chronicle.SinkLease) e
 	if err != nil {
 		return err
 	}
+	r.ahead = nil
 	r.mu.Lock()
 	r.cursor, r.state, r.status = st.Cursor, st, "delivering"
 	r.mu.Unlock()
@@ -320,11 +326,18 @@ func (r *runner) collect(ctx context.Context, cursor int64) (*batch, int64, bool
 	var deadline time.Time
 	scan := cursor
 	for pages := 0; ; pages++ {
-		page, err := r.m.cfg.Store.EventsInLog(ctx, scan, math.MaxInt64, readPage)
-		if err != nil {
-			return nil, cursor, false, err
+		// What the last read left over, when it starts where we are:
+		// a page is read once, however many batches it makes.
+		page, caughtUp := r.ahead, r.aheadCaughtUp
+		r.ahead = nil
+		if len(page) == 0 || *page[0].Seq != scan {
+			var err error
+			if page, err = r.m.cfg.Store.EventsInLog(ctx, scan, math.MaxInt64, readPage); err != nil {
+				return nil, cursor, false, err
+			}
+			caughtUp = len(page) < readPage
 		}
-		for _, e := range page {
+		for i, e := range page {
 			if e.Seq == nil {
 				return nil, cursor, false, fmt.Errorf("the log returned event %s without its seq", e.ID)
 			}
@@ -332,12 +345,12 @@ func (r *runner) collect(ctx context.Context, cursor int64) (*batch, int64, bool
 			if r.matches(e) {
 				events = append(events, e)
 				if len(events) == r.sink.BatchSize {
+					r.ahead, r.aheadCaughtUp = page[i+1:], caughtUp
 					b, err := r.format(events)
 					return b, scan, false, err
 				}
 			}
 		}
-		caughtUp := len(page) < readPage
 		switch {
 		case len(events) == 0 && (caughtUp || pages >= 20):
 			return nil, scan, caughtUp, nil
