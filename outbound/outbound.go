@@ -238,7 +238,7 @@ func (r *runner) run(ctx context.Context) {
 			continue
 		case err != nil:
 			if ctx.Err() == nil {
-				r.failed(fmt.Errorf("lease: %w", err), 0)
+				r.failed(fmt.Errorf("lease: %w", err))
 				sleep(ctx, jitter(r.m.cfg.Standby))
 			}
 			continue
@@ -248,7 +248,7 @@ func (r *runner) run(ctx context.Context) {
 		err = r.deliverLeased(ctx, lease)
 		lease.Release()
 		if ctx.Err() == nil {
-			r.failed(err, 0)
+			r.failed(err)
 			r.log.Warn("sink: delivery stopped; leasing again", "err", err)
 			sleep(ctx, jitter(r.m.cfg.Standby))
 		}
@@ -298,7 +298,7 @@ func (r *runner) deliverLeased(ctx context.Context, lease chronicle.SinkLease) e
 				r.mu.Unlock()
 			}
 			if err := r.out.tick(r.m.cfg.Now()); err != nil {
-				r.failed(err, 0)
+				r.failed(err)
 			}
 			if caughtUp && b == nil {
 				sleep(ctx, r.m.cfg.PollInterval)
@@ -457,7 +457,7 @@ func (r *runner) send(ctx context.Context, b *batch) error {
 		} else {
 			wait = backoff(r.sink.BackoffMin, r.sink.BackoffMax, attempt)
 		}
-		r.failed(err, attempt)
+		r.failed(err)
 		r.log.Warn("sink: delivery failed; retrying", "webhook_id", b.id, "attempt", attempt, "events", len(b.events),
 			"retry_in", wait.Round(time.Millisecond), "err", err)
 		sleep(ctx, wait)
@@ -468,7 +468,7 @@ func (r *runner) send(ctx context.Context, b *batch) error {
 }
 
 // failed records a failed attempt.
-func (r *runner) failed(err error, _ int) {
+func (r *runner) failed(err error) {
 	if err == nil {
 		return
 	}

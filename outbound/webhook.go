@@ -50,7 +50,9 @@ func newWebhook(s *routing.Sink, client *http.Client, now func() time.Time) *web
 		shown = u.String()
 	}
 	if client == nil {
-		client = &http.Client{}
+		// A transport of its own: closing its idle connections touches
+		// no one else's.
+		client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	c := *client
 	c.Timeout = s.Timeout
