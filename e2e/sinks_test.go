@@ -498,3 +498,57 @@ func TestSinkConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestSinkPostgresOneDeliverer: two processes on one PostgreSQL database
+// run the same sink: one delivers it (it holds the sink's advisory lock),
+// the other stands by, nothing arrives twice; kill -9 the deliverer and
+// the other takes over from the cursor.
+func TestSinkPostgresOneDeliverer(t *testing.T) {
+	t.Parallel()
+	h := newHookReceiver(t, nil)
+	cfg := sinkConfig(t, fmt.Sprintf(`
+[[sinks]]
+name = "siem"
+type = "webhook"
+url = "%s/hook"
+secret_env = "SIEM_SECRET"
+batch_size = 100
+batch_wait = "20ms"
+`, h.srv.URL))
+	c := newPGCluster(t)
+	env := c.with("CHRONICLE_CONFIG", cfg, "SIEM_SECRET", sinkSecretRaw)
+	a := serve(t, env)
+	b := serve(t, env)
+	postBatches(t, a, 2000)
+	eventually(t, 60*time.Second, "2000 events at the receiver", func() bool { return h.distinct() >= 2000 })
+	status := func(p *proc) string {
+		var sinks []struct{ Status string }
+		p.do("GET", "/sinks", "").json(t, &sinks)
+		return sinks[0].Status
+	}
+	var deliverer, standby *proc
+	eventually(t, 10*time.Second, "one deliverer and one standby", func() bool {
+		sa, sb := status(a), status(b)
+		switch {
+		case sa == "delivering" && sb == "standby":
+			deliverer, standby = a, b
+		case sb == "delivering" && sa == "standby":
+			deliverer, standby = b, a
+		}
+		return deliverer != nil
+	})
+	if dups := h.checkOrder(t); dups != 0 {
+		t.Fatalf("%d duplicates with two processes and no failure", dups)
+	}
+	deliverer.stop(syscall.SIGKILL, 10*time.Second)
+	postBatches(t, standby, 1000)
+	eventually(t, 60*time.Second, "3000 events after the take-over", func() bool { return h.distinct() >= 3000 })
+	dups := h.checkOrder(t)
+	if dups > 100 {
+		t.Fatalf("%d duplicates after the take-over: more than a batch", dups)
+	}
+	if s := status(standby); s != "delivering" {
+		t.Fatalf("the survivor's sink is %s", s)
+	}
+	t.Logf("take-over after kill -9: %d duplicates", dups)
+}
