@@ -266,7 +266,9 @@ func (r *runner) deliverLeased(ctx context.Context, lease chronicle.SinkLease) e
 	r.mu.Lock()
 	r.cursor, r.state, r.status = st.Cursor, st, "delivering"
 	r.mu.Unlock()
-	cursor := st.Cursor
+	// cursor is the stored cursor; pos is how far the log was read,
+	// ahead of it when only events that do not match were passed over.
+	cursor, pos := st.Cursor, st.Cursor
 	lastSaved := r.m.cfg.Now()
 	for ctx.Err() == nil {
 		if st.Replaying() {
@@ -278,7 +280,7 @@ func (r *runner) deliverLeased(ctx context.Context, lease chronicle.SinkLease) e
 				return err
 			}
 		} else {
-			b, next, caughtUp, err := r.collect(ctx, cursor)
+			b, next, caughtUp, err := r.collect(ctx, pos)
 			if err != nil {
 				return err
 			}
@@ -288,6 +290,7 @@ func (r *runner) deliverLeased(ctx context.Context, lease chronicle.SinkLease) e
 					return err // ctx ended
 				}
 			}
+			pos = next
 			if next > cursor && (b != nil || r.m.cfg.Now().Sub(lastSaved) >= skipSaveEvery) {
 				if err := lease.Advance(ctx, next); err != nil {
 					return err
