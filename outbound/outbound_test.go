@@ -470,3 +470,30 @@ func TestFileSink(t *testing.T) {
 		t.Fatalf("the files hold %d events, want the 500 in log order", len(ids))
 	}
 }
+
+// TestFileSinkRotateEvery: a file is closed rotate_every after it was
+// started, though the sink is idle and the file small.
+func TestFileSinkRotateEvery(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := memory.New()
+	storeMixed(t, s, 10)
+	sink := &routing.Sink{Name: "archive", Type: routing.SinkFile, Path: dir, Format: routing.FormatOCSF, Pattern: "#",
+		BatchSize: 100, BatchWait: time.Millisecond, BackoffMin: time.Millisecond, BackoffMax: 10 * time.Millisecond,
+		RotateBytes: 1 << 20, RotateEvery: 200 * time.Millisecond}
+	start(t, s, sink)
+	final := filepath.Join(dir, "archive-000000000001.ndjson")
+	eventually(t, "the file closed by time", func() bool { _, err := os.Stat(final); return err == nil })
+	data, err := os.ReadFile(final)
+	if err != nil || strings.Count(string(data), "\n") != 10 {
+		t.Fatalf("%s: %d lines, %v; want the 10 events", final, strings.Count(string(data), "\n"), err)
+	}
+	if _, err := os.Stat(final + ".part"); err == nil {
+		t.Fatal("the closed file is still there as .part")
+	}
+	storeMixed(t, s, 5)
+	eventually(t, "a second file", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "archive-000000000002.ndjson"))
+		return err == nil
+	})
+}
