@@ -234,12 +234,16 @@ func TestSinkFloodThroughChaos(t *testing.T) {
 	var rmu sync.Mutex
 	rng := rand.New(rand.NewPCG(seed, 7))
 	kinds := map[string]int{}
+	calls := 0
 	h := newHookReceiver(t, func() string {
 		rmu.Lock()
 		defer rmu.Unlock()
+		calls++
 		x := rng.Float64()
 		what := ""
 		switch {
+		case calls <= 8 && calls%2 == 0: // each kind at least once
+			what = []string{"500", "drop", "hang", "429"}[calls/2-1]
 		case x < 0.15:
 			what = "500"
 		case x < 0.23:
