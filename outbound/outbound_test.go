@@ -497,3 +497,35 @@ func TestFileSinkRotateEvery(t *testing.T) {
 		return err == nil
 	})
 }
+
+// TestRedirectIsAFailure: a receiver that redirects has not received the
+// batch; the sink does not follow it and keeps retrying.
+func TestRedirectIsAFailure(t *testing.T) {
+	t.Parallel()
+	s := memory.New()
+	storeMixed(t, s, 3)
+	var mu sync.Mutex
+	var methods []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		methods = append(methods, r.Method+" "+r.URL.Path)
+		if r.URL.Path == "/hook" {
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		}
+	}))
+	defer srv.Close()
+	m := start(t, s, webhookSink(srv.URL+"/hook", routing.FormatChronicle, "#"))
+	eventually(t, "three attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(methods) >= 3 })
+	mu.Lock()
+	defer mu.Unlock()
+	for _, got := range methods {
+		if got != "POST /hook" {
+			t.Fatalf("requests %v: the redirect was followed", methods)
+		}
+	}
+	st, _ := m.Status(t.Context())
+	if st[0].Cursor != 0 || st[0].Status != "failing" || !strings.Contains(st[0].LastError, "302 Found") {
+		t.Fatalf("status %+v; want failing at cursor 0 with the 302", st[0])
+	}
+}

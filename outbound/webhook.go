@@ -56,6 +56,10 @@ func newWebhook(s *routing.Sink, client *http.Client, now func() time.Time) *web
 	}
 	c := *client
 	c.Timeout = s.Timeout
+	// A redirect is a failed attempt, never followed: a 301 or 302 would
+	// turn the POST into a GET without the batch, and its 200 would count
+	// the batch as delivered.
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &webhook{url: s.URL, shown: shown, secret: s.Secret, format: s.Format, client: &c, now: now}
 }
 
