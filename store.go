@@ -37,14 +37,15 @@ type EntityStore interface {
 }
 
 // Store is everything Chronicle keeps, in one place: events and their
-// verifiable log, entities, idempotency keys and the in-process
-// transport's journal.
+// verifiable log, entities, idempotency keys, the in-process
+// transport's journal and the outbound sinks' cursors.
 type Store interface {
 	EventStore
 	Log
 	EntityStore
 	IdempotencyStore
 	Journal
+	SinkStore
 	// Name is the canonical store name: "sqlite", "postgres" or "memory".
 	Name() string
 	// Ping reports whether the store can be reached now.

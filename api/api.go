@@ -80,6 +80,8 @@ type Health struct {
 	Auth      string `json:"auth,omitempty"`
 	Version   string `json:"version,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// Sinks are the outbound streams and how they fare.
+	Sinks []SinkHealth `json:"sinks,omitempty"`
 }
 
 // WhoAmI is GET /whoami's answer: the label of the API key that asked

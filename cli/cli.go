@@ -51,7 +51,7 @@ type command struct {
 func commandTable() map[string]*command {
 	table := map[string]*command{}
 	register := func(c *command) { table[c.name] = c }
-	for _, add := range []func(func(*command)){serveCommands, postCommands, floodCommands, eventsCommands, showCommands, brokerCommands, dlqCommands, migrateCommands, benchCommands, logCommands, outCommands} {
+	for _, add := range []func(func(*command)){serveCommands, postCommands, floodCommands, eventsCommands, showCommands, brokerCommands, dlqCommands, migrateCommands, benchCommands, logCommands, outCommands, sinksCommands} {
 		add(register)
 	}
 	return table

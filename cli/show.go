@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -126,6 +127,15 @@ func runRoutes(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) e
 			QueueType: r.QueueType, DeadLetterExchange: r.DeadLetterExchange, DeadLetterQueue: r.DeadLetterQueue}
 	}
 	x := rc.PublishExchange()
+	sinks := make([]sinkView, len(rc.Sinks))
+	for i, s := range rc.Sinks {
+		shown := s.URL
+		if u, err := url.Parse(s.URL); err == nil && s.URL != "" {
+			u.RawQuery, u.Fragment = "", "" // a query may hold a token
+			shown = u.String()
+		}
+		sinks[i] = sinkView{Name: s.Name, Type: s.Type, Format: s.Format, Pattern: s.Pattern, URL: shown, Path: s.Path}
+	}
 	if flagValue[bool](fs, "json") {
 		return writeJSON(env.Stdout, struct {
 			Source        string      `json:"source"`
@@ -133,7 +143,8 @@ func runRoutes(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) e
 			ExchangeType  string      `json:"exchange_type"`
 			Routes        []routeView `json:"routes"`
 			UnroutedQueue string      `json:"unrouted_queue"`
-		}{c.RoutingSource, x.Name, x.Type, routes, routing.UnroutedQueue})
+			Sinks         []sinkView  `json:"sinks"`
+		}{c.RoutingSource, x.Name, x.Type, routes, routing.UnroutedQueue, sinks})
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROUTE\tBINDING\tQUEUE\tDLQ")
@@ -149,7 +160,24 @@ func runRoutes(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) e
 	}
 	_, err = fmt.Fprintf(env.Stdout, "\nexchange %s (%s), from %s; events matching no route go to %s\n",
 		x.Name, x.Type, c.RoutingSource, routing.UnroutedQueue)
+	for _, s := range sinks {
+		target := s.URL
+		if s.Type == routing.SinkFile {
+			target = s.Path
+		}
+		fmt.Fprintf(env.Stdout, "sink %s: events matching %s, as %s, to %s %s\n", s.Name, s.Pattern, s.Format, s.Type, target)
+	}
 	return err
+}
+
+// sinkView is a sink as routes shows it (never its secret).
+type sinkView struct {
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	Format  string `json:"format"`
+	Pattern string `json:"pattern"`
+	URL     string `json:"url,omitempty"`
+	Path    string `json:"path,omitempty"`
 }
 
 // roleView and assignmentView are what consumers --json shows.

@@ -253,6 +253,11 @@ func FromEnv(lookup Lookup) (*Config, error) {
 	} else {
 		c.Routing = routing.Default()
 	}
+	if c.Routing != nil {
+		if err := c.Routing.ResolveSecrets(lookup); err != nil {
+			p.errs = append(p.errs, fmt.Errorf("CHRONICLE_CONFIG: %w", err))
+		}
+	}
 	if c.Routing != nil && c.Routing.Role(c.ConsumerRole) == nil {
 		p.fail("CHRONICLE_CONSUMER_ROLE", c.ConsumerRole, fmt.Sprintf("is not a consumer role of %s (roles: %s)", c.RoutingSource, strings.Join(c.Routing.RoleNames(), ", ")))
 	}

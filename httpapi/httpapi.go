@@ -68,6 +68,9 @@ type Config struct {
 	Auth *auth.Source
 	// Metrics, when set, is served on /metrics and fed by every request.
 	Metrics *metrics.Metrics
+	// Sinks, when set, serves GET /sinks and POST /sinks/{name}/replay,
+	// and /health shows each sink.
+	Sinks SinkService
 	// Console, when set and the API is served, serves the web console:
 	// GET / and everything under console.AssetPrefix, without a key (the
 	// page and its assets hold no data; its data calls carry a key).
@@ -228,12 +231,15 @@ var routeTable = []route{
 	{pattern: "GET /dlq/{queue}", scope: auth.Admin, handler: bound((*Server).peekDLQ), served: hasDeadLetters},
 	{pattern: "POST /dlq/{queue}/replay", scope: auth.Admin, handler: bound((*Server).replayDLQ), served: hasDeadLetters},
 	{pattern: "DELETE /dlq/{queue}", scope: auth.Admin, handler: bound((*Server).purgeDLQ), served: hasDeadLetters},
+	{pattern: "GET /sinks", scope: auth.Admin, handler: bound((*Server).listSinks), served: hasSinks},
+	{pattern: "POST /sinks/{name}/replay", scope: auth.Admin, handler: bound((*Server).replaySink), served: hasSinks},
 	{pattern: "GET /{$}", scope: open, handler: consoleHandler, served: hasConsole},
 	{pattern: "GET " + console.AssetPrefix, scope: open, handler: consoleHandler, served: hasConsole},
 }
 
 func hasDeadLetters(c *Config) bool { return c.DeadLetters != nil }
 func hasConsole(c *Config) bool     { return c.Console != nil }
+func hasSinks(c *Config) bool       { return c.Sinks != nil }
 
 func (s *Server) routes() {
 	for _, rt := range routeTable {
@@ -483,6 +489,17 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		if err := p.Ping(r.Context()); err != nil {
 			fail(err)
 		}
+	}
+	if s.cfg.Sinks != nil {
+		// A failing sink is shown, not fatal: ingestion goes on, every
+		// event is kept, and the sink catches up when its receiver does.
+		size := int64(-1)
+		if status == http.StatusOK && s.cfg.Store != nil {
+			if n, err := s.cfg.Store.LogSize(r.Context()); err == nil {
+				size = n
+			}
+		}
+		resp.Sinks = s.cfg.Sinks.Health(size)
 	}
 	if s.draining.Load() {
 		resp.Status, status = "draining", http.StatusServiceUnavailable

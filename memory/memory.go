@@ -26,6 +26,8 @@ type Store struct {
 	journal  map[int64]*chronicle.JournalEntry
 	seq      int64
 	log      memLog
+	sinkOnce sync.Once
+	sinks    *sinks
 }
 
 var _ chronicle.Store = (*Store)(nil)

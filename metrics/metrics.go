@@ -173,3 +173,54 @@ func ReasonClass(reason string) string {
 	}
 	return class
 }
+
+// SinkFigures are one outbound sink's figures: its lag (events in the log
+// after its cursor; negative when unknown) and what this process
+// delivered, delivered again after a failed attempt, and failed.
+type SinkFigures struct {
+	Name        string
+	Lag         int64
+	Delivered   uint64
+	Redelivered uint64
+	Failures    uint64
+}
+
+// WatchSinks exports the outbound sinks' figures, read at scrape time.
+func (m *Metrics) WatchSinks(figures func(ctx context.Context) []SinkFigures) {
+	m.reg.MustRegister(&sinkCollector{figures: figures})
+}
+
+var (
+	sinkLagDesc = prometheus.NewDesc("chronicle_sink_lag_events",
+		"Events in the log after a sink's cursor: not delivered yet (or not matching its pattern).", []string{"sink"}, nil)
+	sinkFailuresDesc = prometheus.NewDesc("chronicle_sink_delivery_failures_total",
+		"Attempts to deliver a batch to a sink that failed (each is retried).", []string{"sink"}, nil)
+	sinkDeliveredDesc = prometheus.NewDesc("chronicle_sink_events_delivered_total",
+		"Events this process delivered to a sink.", []string{"sink"}, nil)
+	sinkRedeliveredDesc = prometheus.NewDesc("chronicle_sink_events_redelivered_total",
+		"Events delivered to a sink by an attempt that followed a failed one: the receiver may have them twice.", []string{"sink"}, nil)
+)
+
+type sinkCollector struct {
+	figures func(ctx context.Context) []SinkFigures
+}
+
+func (c *sinkCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- sinkLagDesc
+	ch <- sinkFailuresDesc
+	ch <- sinkDeliveredDesc
+	ch <- sinkRedeliveredDesc
+}
+
+func (c *sinkCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, f := range c.figures(ctx) {
+		if f.Lag >= 0 {
+			ch <- prometheus.MustNewConstMetric(sinkLagDesc, prometheus.GaugeValue, float64(f.Lag), f.Name)
+		}
+		ch <- prometheus.MustNewConstMetric(sinkFailuresDesc, prometheus.CounterValue, float64(f.Failures), f.Name)
+		ch <- prometheus.MustNewConstMetric(sinkDeliveredDesc, prometheus.CounterValue, float64(f.Delivered), f.Name)
+		ch <- prometheus.MustNewConstMetric(sinkRedeliveredDesc, prometheus.CounterValue, float64(f.Redelivered), f.Name)
+	}
+}

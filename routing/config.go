@@ -49,6 +49,8 @@ type Config struct {
 	Exchanges map[string]*Exchange `toml:"exchanges"`
 	Routes    []*Route             `toml:"routes"`
 	Consumers []*Role              `toml:"consumers"`
+	// Sinks are the outbound streams, in file order.
+	Sinks []*Sink `toml:"sinks"`
 
 	// Source names where the configuration came from (a path or
 	// DefaultName), for messages.
@@ -149,7 +151,11 @@ var (
 	// lower-case words of [a-z0-9_-], so a pattern word outside that set
 	// could never match.
 	keyWordRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
+	// envNameRE: an environment variable's name.
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
+
+func joinErrs(errs []error) error { return errors.Join(errs...) }
 
 // validate applies defaults and checks everything start-up relies on. Each
 // error names the offending item.
@@ -167,6 +173,7 @@ func (c *Config) validate() error {
 	for i, role := range c.Consumers {
 		v.role(i, role, roleByName)
 	}
+	v.sinks()
 	return errors.Join(v.errs...)
 }
 

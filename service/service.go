@@ -26,6 +26,7 @@ import (
 	"github.com/chronicle-audit/chronicle/ingest"
 	"github.com/chronicle-audit/chronicle/integrity"
 	"github.com/chronicle-audit/chronicle/metrics"
+	"github.com/chronicle-audit/chronicle/outbound"
 	"github.com/chronicle-audit/chronicle/routing"
 )
 
@@ -46,6 +47,7 @@ type Service struct {
 	plan    func(role string) ([]routing.Assignment, error)
 	metrics *metrics.Metrics
 	health  *consumer.Health
+	sinks   *outbound.Manager
 	api     *httpapi.Server
 	srv     *http.Server
 	debug   *http.Server
@@ -113,6 +115,9 @@ func (s *Service) Open(ctx context.Context) error {
 		}
 		s.logConsumers()
 	}
+	if err := s.startSinks(); err != nil {
+		return err
+	}
 	if !c.ServesHTTP() {
 		return nil
 	}
@@ -136,6 +141,7 @@ func (s *Service) serve() error {
 		Store:            s.store,
 		LogKey:           s.verifierKey(),
 		Health:           []chronicle.Pinger{s.gateway},
+		Sinks:            s.sinks,
 		HealthOnly:       !c.ServesAPI(),
 		Metrics:          s.metrics,
 		MaxInflight:      c.MaxInflight,
@@ -250,6 +256,11 @@ func (s *Service) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop %s transport: %w", s.gateway.Name(), err))
 		}
 	}
+	if s.sinks != nil {
+		if err := s.sinks.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	s.stop()
 	s.chores.Wait()
 	if s.store != nil {
@@ -258,6 +269,29 @@ func (s *Service) Close(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// startSinks starts delivering the routing file's sinks, and exports
+// their metrics. Every process runs them: the store's lease lets one
+// process at a time deliver each sink.
+func (s *Service) startSinks() error {
+	m, err := outbound.New(outbound.Config{Store: s.store, Sinks: s.cfg.Routing.Sinks, Source: s.cfg.LogOrigin, Logger: s.logger})
+	if err != nil {
+		return err
+	}
+	if err := m.Start(); err != nil {
+		return err
+	}
+	s.sinks = m
+	s.metrics.WatchSinks(func(ctx context.Context) []metrics.SinkFigures {
+		reports := m.Reports(ctx)
+		out := make([]metrics.SinkFigures, len(reports))
+		for i, r := range reports {
+			out[i] = metrics.SinkFigures(r)
+		}
+		return out
+	})
+	return nil
 }
 
 // expireIdempotencyKeys deletes expired idempotency keys every hour until

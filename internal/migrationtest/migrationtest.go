@@ -42,16 +42,19 @@ func testUpDownUp(t *testing.T, h Harness) {
 	s, m := h.Empty(t)
 	ctx := t.Context()
 	latest := int(m.Latest())
+	// Versions may have gaps (a number kept for a migration on another
+	// branch), so n, the number of migrations, may be less than latest.
 	st, err := m.Status(ctx)
-	if err != nil || latest < 6 || len(st) != latest || st[0].Applied {
+	n := len(st)
+	if err != nil || n < 6 || st[n-1].Version != int64(latest) || st[0].Applied {
 		t.Fatalf("status before = %+v, %v", st, err)
 	}
 	applied, err := m.Up(ctx)
-	if err != nil || len(applied) != latest {
+	if err != nil || len(applied) != n {
 		t.Fatalf("Up = %+v, %v", applied, err)
 	}
 	st, err = m.Status(ctx)
-	if err != nil || !st[latest-1].Applied || st[4].Name != "00005_create_inproc_journal.sql" {
+	if err != nil || !st[n-1].Applied || st[4].Name != "00005_create_inproc_journal.sql" {
 		t.Fatalf("status after = %+v, %v", st, err)
 	}
 	if again, err := m.Up(ctx); err != nil || len(again) != 0 {
@@ -64,7 +67,7 @@ func testUpDownUp(t *testing.T, h Harness) {
 	if err != nil || down == nil || down.Version != int64(latest) {
 		t.Fatalf("Down = %+v, %v", down, err)
 	}
-	for range latest - 1 {
+	for range n - 1 {
 		if _, err := m.Down(ctx); err != nil {
 			t.Fatal(err)
 		}

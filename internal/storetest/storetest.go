@@ -50,6 +50,8 @@ func Exercise(t *testing.T, open Open) {
 		{"LogRedact", testLogRedact},
 		{"LogMatching", testLogMatching},
 		{"LogMatchingWindow", testLogMatchingWindow},
+		{"SinkCursors", testSinkCursors},
+		{"SinkReplay", testSinkReplay},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
