@@ -26,9 +26,12 @@ func TestSinkLeaseLost(t *testing.T) {
 		t.Fatalf("the other process leased a held sink: %v", err)
 	}
 	// End the holder's session (as a network failure or a crashed host
-	// would): every backend holding an advisory lock.
+	// would): every backend holding an advisory lock in this test's
+	// database, and none of another test's.
 	conn := dbConn(t, name)
-	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()`); err != nil {
+	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
+  WHERE locktype = 'advisory' AND pid <> pg_backend_pid()
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
 		t.Fatal(err)
 	}
 	var lb chronicle.SinkLease
