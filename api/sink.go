@@ -1,6 +1,11 @@
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/chronicle-audit/chronicle"
+)
 
 // Sink is one outbound stream of GET /sinks: its configuration (never its
 // secret), where its cursor stands in the log, and how its delivery goes.
@@ -60,4 +65,21 @@ type SinkReplayed struct {
 	From   int64  `json:"from"`
 	To     int64  `json:"to"`
 	Cursor int64  `json:"cursor"`
+}
+
+// MarshalJSON writes the times with chronicle.TimestampLayout, like every
+// time the API gives, and leaves out the ones not set.
+func (s Sink) MarshalJSON() ([]byte, error) {
+	type plain Sink
+	stamp := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(chronicle.TimestampLayout)
+	}
+	return json.Marshal(struct {
+		plain
+		LastErrorAt     string `json:"last_error_at,omitempty"`
+		LastDeliveredAt string `json:"last_delivered_at,omitempty"`
+	}{plain(s), stamp(s.LastErrorAt), stamp(s.LastDeliveredAt)})
 }

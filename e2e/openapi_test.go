@@ -46,6 +46,9 @@ type apiCall struct {
 	name   string
 	method string
 	path   string
+	// stream: the answer does not end (Server-Sent Events); its first
+	// message is read, then the test hangs up.
+	stream bool
 	// key is the API key sent as a Bearer token; "" sends none.
 	key    string
 	header map[string]string
@@ -264,6 +267,32 @@ func contractCalls() []apiCall {
 		{name: "export a range", method: "GET", path: "/events/export?from_seq=1&to_seq=2", key: readKey, status: 200},
 		{name: "export in what format", method: "GET", path: "/events/export?format=xml", key: readKey, status: 400, refused: true},
 		{name: "export from what", method: "GET", path: "/events/export?from_seq=abc", key: readKey, status: 400, refused: true},
+		{name: "export as CSV, filtered", method: "GET", path: "/events/export?format=csv&event_type=security.login", key: readKey, status: 200,
+			then: func(t *testing.T, c *contract, r response) {
+				if !bytes.HasPrefix(r.Body, []byte("seq,id,")) || !bytes.Contains(r.Body, []byte("\r\ntrailer,")) {
+					t.Errorf("CSV export without its header or trailer row:\n%s", r.Body)
+				}
+			}},
+
+		// The live tail: the first event, then the test hangs up.
+		{name: "stream from the start", method: "GET", path: "/events/stream?from_seq=0&event_type=security.login", key: readKey, status: 200, stream: true,
+			then: func(t *testing.T, c *contract, r response) {
+				if !bytes.Contains(r.Body, []byte("\ndata: {")) {
+					t.Errorf("no event in the stream:\n%s", r.Body)
+				}
+			}},
+		{name: "stream from what", method: "GET", path: "/events/stream?from_seq=abc", key: readKey, status: 400, refused: true},
+
+		// Sinks (a file sink, so nothing leaves the machine).
+		{name: "sinks", method: "GET", path: "/sinks", key: adminKey, status: 200,
+			then: func(t *testing.T, c *contract, r response) {
+				if !bytes.Contains(r.Body, []byte(`"name":"archive"`)) {
+					t.Errorf("GET /sinks without the archive sink: %s", r.Body)
+				}
+			}},
+		{name: "replay a sink", method: "POST", path: "/sinks/archive/replay", key: adminKey, body: `{"from":0}`, status: 200},
+		{name: "replay an unknown sink", method: "POST", path: "/sinks/nowhere/replay", key: adminKey, body: `{"from":0}`, status: 404},
+		{name: "replay from nowhere", method: "POST", path: "/sinks/archive/replay", key: adminKey, body: `{}`, status: 400, refused: true},
 
 		// The console.
 		{name: "console", method: "GET", path: "/", status: 200, then: func(t *testing.T, c *contract, r response) { c.vars["etag"] = r.Header.Get("ETag") }},
@@ -304,6 +333,10 @@ dead_letter_queue = "chronicle.security.dlq"
 [[consumers]]
 name = "default"
 routes = ["security_events"]
+[[sinks]]
+name = "archive"
+type = "file"
+path = "`+filepath.Join(dir, "archive")+`"
 `, 0o644)
 	p := serve(t, map[string]string{
 		"CHRONICLE_CONFIG":              routes,
@@ -380,6 +413,8 @@ func newContract(t *testing.T, p *proc) *contract {
 		openapi3filter.RegisterBodyDecoder("application/x-ndjson", ndjsonDecoder)
 		openapi3filter.RegisterBodyDecoder("application/jsonl", ndjsonDecoder)
 		openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
+		openapi3filter.RegisterBodyDecoder("text/csv", openapi3filter.PlainBodyDecoder)
+		openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
 	})
 	r := p.do("GET", "/openapi.json", "")
 	if r.Status != 200 {
@@ -460,11 +495,19 @@ func (c *contract) request(t *testing.T, call apiCall) *http.Request {
 func (c *contract) check(t *testing.T, call apiCall) response {
 	t.Helper()
 	req := c.request(t, call)
+	ctx, cancel := context.WithTimeout(req.Context(), 20*time.Second)
+	defer cancel()
+	req = req.WithContext(ctx)
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s: %s %s: %v", call.name, call.method, call.path, err)
 	}
-	body, err := io.ReadAll(resp.Body)
+	var body []byte
+	if call.stream && resp.StatusCode == http.StatusOK {
+		body, err = firstMessage(resp.Body)
+	} else {
+		body, err = io.ReadAll(resp.Body)
+	}
 	resp.Body.Close()
 	if err != nil {
 		t.Fatalf("%s: read the answer: %v", call.name, err)
@@ -475,6 +518,27 @@ func (c *contract) check(t *testing.T, call apiCall) response {
 	}
 	c.validate(t, call, r)
 	return r
+}
+
+// firstMessage reads a Server-Sent Events stream up to the end of its
+// first message with data.
+func firstMessage(r io.Reader) ([]byte, error) {
+	var out []byte
+	br := bufio.NewReader(r)
+	data := false
+	for {
+		line, err := br.ReadBytes('\n')
+		out = append(out, line...)
+		if err != nil {
+			return out, err
+		}
+		switch {
+		case bytes.HasPrefix(line, []byte("data:")):
+			data = true
+		case data && len(bytes.TrimSpace(line)) == 0:
+			return out, nil
+		}
+	}
 }
 
 // validate checks call's request and its answer r against the document.
@@ -620,7 +684,7 @@ func (c *contract) overloaded(t *testing.T) {
 func (c *contract) keysChecked(t *testing.T) {
 	t.Helper()
 	other := map[string]string{"ingest": readKey, "read": ingestKey, "admin": readKey}
-	fill := strings.NewReplacer("{id}", "0190a7a0-0000-7000-8000-000000000000", "{key}", "acme", "{queue}", "chronicle.unrouted")
+	fill := strings.NewReplacer("{id}", "0190a7a0-0000-7000-8000-000000000000", "{key}", "acme", "{queue}", "chronicle.unrouted", "{name}", "archive")
 	for path, item := range c.doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			scope, _ := op.Extensions["x-chronicle-scope"].(string)
