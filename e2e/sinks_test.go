@@ -316,7 +316,7 @@ backoff_max = "200ms"
 func TestSinkKill9(t *testing.T) {
 	t.Parallel()
 	h := newHookReceiver(t, nil)
-	h.delay = 10 * time.Millisecond
+	h.delay = 30 * time.Millisecond
 	cfg := sinkConfig(t, fmt.Sprintf(`
 [[sinks]]
 name = "siem"
@@ -332,6 +332,14 @@ batch_wait = "10ms"
 	p := serve(t, env)
 	const n = 5000
 	postBatches(t, p, n)
+	// The user event must come after every security event in the log
+	// (seq is store order, not request order), so that the security
+	// events' seqs are 0..n-1 with no gap for the receiver to see.
+	eventually(t, 60*time.Second, "every security event stored", func() bool {
+		var c struct{ Count int64 }
+		p.do("GET", "/events/count", "").json(t, &c)
+		return c.Count >= n
+	})
 	p.do("POST", "/events", `{"actor":"bob","action":"created","resource_type":"user","resource_id":"u1"}`).expect(t, 202, "accepted")
 	eventually(t, 30*time.Second, "some events delivered", func() bool { return h.distinct() >= 1000 })
 	p.stop(syscall.SIGKILL, 10*time.Second)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -154,7 +155,13 @@ func (l *sinkLease) Release() error {
 	if l.conn == nil {
 		return nil
 	}
-	err := l.conn.Close(context.Background()) // ending the session releases the lock
+	// Unlock first: the server ends a closed session's locks only some
+	// time after the client hangs up, and another lease may come at once.
+	// Ending the session releases the lock anyway if this fails.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, sinkLockKey(l.name))
+	err := l.conn.Close(ctx)
 	l.conn = nil
 	return translate(err)
 }
