@@ -148,7 +148,7 @@ func runLog(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) erro
 		return fmt.Errorf("the latest checkpoint does not verify with the pinned key: %w", err)
 	}
 	if path := flagValue[string](fs, "save"); path != "" {
-		if err := writeFileAtomic(path, signed); err != nil {
+		if err := integrity.WriteFile(path, signed); err != nil {
 			return err
 		}
 	}
@@ -463,7 +463,7 @@ func runProve(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) er
 	if path := flagValue[string](fs, "receipt"); path != "" {
 		r := integrity.Receipt{Index: p.Seq, Proof: hashes(p.Proof), Checkpoint: []byte(p.Checkpoint)}
 		ev, _ := json.Marshal(stored)
-		if err := errors.Join(writeFileAtomic(path, r.Marshal()), writeFileAtomic(path+".event.json", append(ev, '\n'))); err != nil {
+		if err := errors.Join(integrity.WriteFile(path, r.Marshal()), integrity.WriteFile(path+".event.json", append(ev, '\n'))); err != nil {
 			return err
 		}
 	}
@@ -573,7 +573,7 @@ func runMonitor(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) 
 			}
 		}
 	}
-	if err := writeFileAtomic(state, signed); err != nil {
+	if err := integrity.WriteFile(state, signed); err != nil {
 		return err
 	}
 	from := int64(0)
@@ -606,27 +606,4 @@ func runRedact(ctx context.Context, env *Env, fs *flag.FlagSet, args []string) e
 	}
 	fmt.Fprintf(env.Stdout, "event %s redacted by %s; recorded as event %s\n", e.ID, e.Redacted.By, e.Redacted.RecordID)
 	return nil
-}
-
-// writeFileAtomic writes data to path: a temporary file, synced, then
-// renamed into place, so a crash never leaves half a file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }

@@ -180,17 +180,18 @@ func (c *Checkpointer) sign(ctx context.Context, last int64) (int64, error) {
 		return last, err
 	}
 	if c.Dir != "" {
-		if err := writeFile(filepath.Join(c.Dir, fmt.Sprintf("%020d.checkpoint", size)), signed); err != nil {
+		if err := WriteFile(filepath.Join(c.Dir, fmt.Sprintf("%020d.checkpoint", size)), signed); err != nil {
 			return last, err
 		}
 	}
 	return size, nil
 }
 
-// writeFile writes data to path durably: a temporary file, synced, then
-// renamed into place.
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".checkpoint-*")
+// WriteFile writes data to path durably: a temporary file, synced, then
+// renamed into place, so a crash never leaves half a file (checkpoints,
+// and the CLI's saved checkpoints and receipts).
+func WriteFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
